@@ -1,0 +1,278 @@
+//! Building request URLs from hits (DESIGN.md §4): endpoint parsing, hit
+//! validation, percent-encoding, and adding the timestamp and id parameters.
+//!
+//! Pure functions over strings: no I/O, no clocks. A hit is normalised once,
+//! at `tracker_send`; the stored form is the request URL without the
+//! parameters we add, which are appended each time a request is built.
+
+use crate::result::{Error, Result, truncate_for_message};
+
+/// The collector's base URL, split so origins can be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The endpoint exactly as configured (already validated).
+    pub url: String,
+    /// `scheme://host:port`, lowercased, with the default port made explicit.
+    pub origin: String,
+}
+
+impl Endpoint {
+    pub(crate) fn placeholder() -> Endpoint {
+        Endpoint {
+            url: String::new(),
+            origin: String::new(),
+        }
+    }
+
+    /// Validates an `http://` or `https://` base URL without a fragment.
+    pub fn parse(url: &str) -> Result<Endpoint> {
+        let bad = |why: &str| {
+            Error::config(format!(
+                "config key 'endpoint' {why}: '{}'",
+                truncate_for_message(url)
+            ))
+        };
+        if url.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+            return Err(bad(
+                "must be an ASCII URL without spaces or control characters",
+            ));
+        }
+        if url.contains('#') {
+            return Err(bad("must not have a #fragment"));
+        }
+        let origin =
+            origin_of(url).ok_or_else(|| bad("must be an http:// or https:// URL with a host"))?;
+        Ok(Endpoint {
+            url: url.to_owned(),
+            origin,
+        })
+    }
+}
+
+/// `scheme://host:port` of an absolute http(s) URL, or None.
+fn origin_of(url: &str) -> Option<String> {
+    let lower = url.get(..8)?.to_ascii_lowercase();
+    let (scheme, rest, default_port) = if lower.starts_with("https://") {
+        ("https", &url[8..], 443)
+    } else if lower.starts_with("http://") {
+        ("http", &url[7..], 80)
+    } else {
+        return None;
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority.ends_with(']') => {
+            let port: u16 = authority[i + 1..].parse().ok()?;
+            (&authority[..i], port)
+        }
+        _ => (authority, default_port),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(format!("{scheme}://{}:{port}", host.to_ascii_lowercase()))
+}
+
+/// Validates a hit and turns it into the stored request URL (without the
+/// parameters added at request time). `max_bytes` limits the final URL,
+/// counting the widest timestamp and id parameters that may be added.
+pub fn normalize_hit(
+    hit: &str,
+    endpoint: &Endpoint,
+    timestamp_param: &str,
+    id_param: &str,
+    max_bytes: usize,
+) -> Result<String> {
+    if hit.is_empty() {
+        return Err(Error::invalid("hit is empty"));
+    }
+    if hit.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(Error::invalid("hit contains CR, LF or NUL"));
+    }
+    if hit.contains('#') {
+        return Err(Error::invalid(format!(
+            "hit has a #fragment, which is never sent to a server: '{}'",
+            truncate_for_message(hit)
+        )));
+    }
+    let is_absolute = {
+        let head = hit.get(..8).unwrap_or(hit).to_ascii_lowercase();
+        head.starts_with("http://") || head.starts_with("https://")
+    };
+    let url = if is_absolute {
+        match origin_of(hit) {
+            Some(origin) if origin == endpoint.origin => percent_encode(hit),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "hit is a URL on another origin than the endpoint {}: '{}'",
+                    endpoint.origin,
+                    truncate_for_message(hit)
+                )));
+            }
+        }
+    } else {
+        let query = hit.trim_start_matches(['?', '&']);
+        if query.is_empty() {
+            return Err(Error::invalid("hit has no parameters"));
+        }
+        let base = &endpoint.url;
+        let separator = if !base.contains('?') {
+            "?"
+        } else if base.ends_with('?') || base.ends_with('&') {
+            ""
+        } else {
+            "&"
+        };
+        format!("{base}{separator}{}", percent_encode(query))
+    };
+    for name in [timestamp_param, id_param] {
+        if !name.is_empty() && has_param(&url, name) {
+            return Err(Error::invalid(format!(
+                "hit already carries the parameter '{name}', which the tracker adds itself"
+            )));
+        }
+    }
+    let widest = url.len() + added_params_len(timestamp_param, 10) + added_params_len(id_param, 20);
+    if widest > max_bytes {
+        return Err(Error::invalid(format!(
+            "hit is too long: the request URL would be up to {widest} bytes, over max_hit_bytes ({max_bytes})"
+        )));
+    }
+    Ok(url)
+}
+
+fn added_params_len(name: &str, value_len: usize) -> usize {
+    if name.is_empty() {
+        0
+    } else {
+        2 + name.len() + value_len
+    }
+}
+
+/// Whether the query of `url` has a parameter called `name`.
+fn has_param(url: &str, name: &str) -> bool {
+    let Some((_, query)) = url.split_once('?') else {
+        return false;
+    };
+    query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some(name))
+}
+
+/// Percent-encodes every byte that may not stand in a URL. Reserved
+/// characters, `+` and existing `%XX` escapes are kept as they are.
+pub fn percent_encode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let allowed = b.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=".contains(&b);
+        let escape = b == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if allowed || escape {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The request URL: the stored URL plus the timestamp and id parameters.
+pub fn build_url(
+    stored: &str,
+    ts_param: Option<(&str, u64)>,
+    id_param: Option<(&str, u64)>,
+) -> String {
+    let mut url = String::with_capacity(stored.len() + 48);
+    url.push_str(stored);
+    for (name, value) in [ts_param, id_param].into_iter().flatten() {
+        if name.is_empty() {
+            continue;
+        }
+        let separator = if !url.contains('?') {
+            '?'
+        } else if url.ends_with('?') || url.ends_with('&') {
+            '\0'
+        } else {
+            '&'
+        };
+        if separator != '\0' {
+            url.push(separator);
+        }
+        url.push_str(name);
+        url.push('=');
+        url.push_str(&value.to_string());
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(url: &str) -> Endpoint {
+        Endpoint::parse(url).unwrap()
+    }
+
+    #[test]
+    fn query_hits_join_the_endpoint() {
+        let e = ep("http://127.0.0.1:8080/collect");
+        assert_eq!(
+            normalize_hit("a=1&b=2", &e, "ts", "", 8192).unwrap(),
+            "http://127.0.0.1:8080/collect?a=1&b=2"
+        );
+        let e = ep("http://h/c?v=1");
+        assert_eq!(
+            normalize_hit("?a=1", &e, "ts", "", 8192).unwrap(),
+            "http://h/c?v=1&a=1"
+        );
+    }
+
+    #[test]
+    fn encoding_keeps_escapes_and_plus() {
+        assert_eq!(percent_encode("q=a b+c%20d%zz"), "q=a%20b+c%20d%25zz");
+        assert_eq!(percent_encode("n=é"), "n=%C3%A9");
+    }
+
+    #[test]
+    fn same_origin_urls_only() {
+        let e = ep("http://Host:80/c");
+        assert!(normalize_hit("http://host/other?a=1", &e, "ts", "", 8192).is_ok());
+        assert!(normalize_hit("http://host:81/c?a=1", &e, "ts", "", 8192).is_err());
+        assert!(normalize_hit("https://host/c?a=1", &e, "ts", "", 8192).is_err());
+    }
+
+    #[test]
+    fn refusals() {
+        let e = ep("http://h/c");
+        for hit in ["", "a=1\r\nX: y", "a=1#frag", "a=1&ts=5", "a=1&uid=3"] {
+            assert!(
+                normalize_hit(hit, &e, "ts", "uid", 8192).is_err(),
+                "{hit:?}"
+            );
+        }
+        let long = "a=".to_string() + &"x".repeat(200);
+        assert!(normalize_hit(&long, &e, "ts", "", 100).is_err());
+    }
+
+    #[test]
+    fn build_adds_params() {
+        assert_eq!(
+            build_url("http://h/c?a=1", Some(("ts", 5)), Some(("id", 7))),
+            "http://h/c?a=1&ts=5&id=7"
+        );
+        assert_eq!(
+            build_url("http://h/c", Some(("ts", 5)), None),
+            "http://h/c?ts=5"
+        );
+        assert_eq!(
+            build_url("http://h/c?a=1", Some(("", 5)), None),
+            "http://h/c?a=1"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! The storage directory around the queue: owner-only creation, the
+//! cross-process lock, the format version file, the opt-out marker, and
+//! moving a damaged queue aside.
+//!
+//! Layout of `storage_path/`: `LOCK` (held with `flock` while a tracker is
+//! open), `FORMAT` (store format version), `OPT_OUT` (present while the user
+//! has opted out), `queue/` (the fjall database), `damaged-<ms>/` (queues
+//! that could not be opened, kept for inspection, never deleted by us).
+//! The queue's contents are `store`'s business, not this module's.
+
+use crate::result::{Error, Result, TRACKER_ERROR_LOCKED};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// Version of the directory and record layout this build writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// An open, locked storage directory. Dropping it releases the lock.
+#[derive(Debug)]
+pub struct StorageDir {
+    path: PathBuf,
+    lock: File,
+}
+
+impl StorageDir {
+    /// Creates the directory owner-only if needed, takes its lock and checks
+    /// the format version.
+    pub fn open(path: &Path) -> Result<StorageDir> {
+        let shown = path.display();
+        if !path.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|e| {
+                    Error::storage(format!("cannot create storage directory {shown}: {e}"))
+                })?;
+        }
+        // Owner-only even when the directory already existed (it holds user data).
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_owner_only()
+            .open(path.join("LOCK"))
+            .map_err(|e| Error::storage(format!("cannot open lock file in {shown}: {e}")))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(if err.kind() == std::io::ErrorKind::WouldBlock {
+                Error::new(
+                    TRACKER_ERROR_LOCKED,
+                    format!(
+                        "storage directory {shown} is already used by another open tracker (this process or another)"
+                    ),
+                )
+            } else {
+                Error::storage(format!("cannot lock storage directory {shown}: {err}"))
+            });
+        }
+        let dir = StorageDir {
+            path: path.to_owned(),
+            lock: lock,
+        };
+        dir.check_format()?;
+        Ok(dir)
+    }
+
+    /// Releases the lock early, while the file handle may live on.
+    pub fn release(&self) {
+        // SAFETY: flock on a file descriptor we own.
+        unsafe { libc::flock(self.lock.as_raw_fd(), libc::LOCK_UN) };
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn queue_path(&self) -> PathBuf {
+        self.path.join("queue")
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let file = self.path.join("FORMAT");
+        match fs::read_to_string(&file) {
+            Ok(text) => match text.trim().parse::<u32>() {
+                Ok(v) if v <= FORMAT_VERSION => Ok(()),
+                Ok(v) => Err(Error::storage(format!(
+                    "store in {} has format version {v}, newer than this library's {FORMAT_VERSION}; \
+                     it is left untouched",
+                    self.path.display()
+                ))),
+                Err(_) => Err(Error::storage(format!(
+                    "store in {} has an unreadable FORMAT file; it is left untouched",
+                    self.path.display()
+                ))),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_atomically(&file, &format!("{FORMAT_VERSION}\n"))
+            }
+            Err(e) => Err(Error::storage(format!(
+                "cannot read {}: {e}",
+                file.display()
+            ))),
+        }
+    }
+
+    pub fn opted_out(&self) -> bool {
+        self.path.join("OPT_OUT").exists()
+    }
+
+    pub fn set_opted_out(&self, opted_out: bool) -> Result<()> {
+        let file = self.path.join("OPT_OUT");
+        if opted_out {
+            write_atomically(&file, "1\n")
+        } else {
+            match fs::remove_file(&file) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::storage(format!(
+                    "cannot remove {}: {e}",
+                    file.display()
+                ))),
+            }
+        }
+    }
+
+    /// Renames a queue that cannot be opened to `damaged-<ms>` and returns the new path.
+    pub fn move_aside(&self, now_ms: u64) -> Result<PathBuf> {
+        let target = self.path.join(format!("damaged-{now_ms}"));
+        fs::rename(self.queue_path(), &target).map_err(|e| {
+            Error::storage(format!(
+                "cannot move damaged store aside to {}: {e}",
+                target.display()
+            ))
+        })?;
+        Ok(target)
+    }
+}
+
+trait OwnerOnly {
+    fn mode_owner_only(&mut self) -> &mut Self;
+}
+
+impl OwnerOnly for OpenOptions {
+    fn mode_owner_only(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+/// Writes a small file so that readers see the old or the new content, never half.
+fn write_atomically(file: &Path, content: &str) -> Result<()> {
+    let tmp = file.with_extension("tmp");
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode_owner_only()
+            .open(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, file)
+    })();
+    result.map_err(|e| Error::storage(format!("cannot write {}: {e}", file.display())))
+}

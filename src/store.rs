@@ -1,0 +1,703 @@
+//! The durable FIFO queue of hits on fjall.
+//!
+//! Keys are big-endian `u64` ids, so fjall's order is FIFO order. Hits are
+//! only ever removed from the head, and the head id is kept in memory, so
+//! draining reads `range(head..)` and never rescans deleted keys. Counts and
+//! sizes come from the `position`/`offset` fields of the first and last
+//! record, so opening needs no scan.
+//!
+//! Built for phones: one fjall background thread, 4 MiB memtables, a 1 MiB
+//! block cache. fjall replays its whole active journal on open and only
+//! rotates it past 64 MB, so a long-lived store would replay tens of MB even
+//! when empty. Instead, whenever the queue is empty (fully drained or
+//! deleted) and this generation has written more than `RECYCLE_AFTER_BYTES`,
+//! or at close, the database is closed and replaced by a fresh one: reopening
+//! an empty store then replays nothing, and deleted hit bytes leave the disk.
+//!
+//! All methods take `&self` and lock one mutex briefly; none does network I/O.
+
+use crate::record::{Record, key_of};
+use crate::result::{Error, Result};
+use crate::storage_dir::StorageDir;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use parking_lot::Mutex;
+use std::path::Path;
+
+const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+const CACHE_BYTES: u64 = 1024 * 1024;
+const RECYCLE_AFTER_BYTES: u64 = 1024 * 1024;
+/// Ids are reserved on disk in blocks, so ids stay unique per directory
+/// across crashes without a write per hit.
+const ID_BLOCK: u64 = 4096;
+const META_RESERVED: &[u8] = b"reserved_ids_until";
+const META_HEAD: &[u8] = b"head";
+
+struct Open {
+    db: Database,
+    queue: Keyspace,
+    meta: Keyspace,
+}
+
+struct Inner {
+    open: Option<Open>,
+    /// Smallest id that may still be stored; every id below is gone.
+    head: u64,
+    /// Largest id stored, or 0.
+    tail: u64,
+    next_id: u64,
+    reserved_until: u64,
+    count: u64,
+    bytes: u64,
+    next_position: u64,
+    next_offset: u64,
+    written: u64,
+    /// A write failed; reopen before the next use (fjall poisons itself).
+    broken: bool,
+    closed: bool,
+}
+
+/// What `open` found.
+pub struct OpenReport {
+    /// Path the damaged queue was moved to, if it could not be opened.
+    pub moved_aside: Option<std::path::PathBuf>,
+}
+
+/// The durable queue of one storage directory.
+pub struct Store {
+    dir: StorageDir,
+    inner: Mutex<Inner>,
+}
+
+impl Store {
+    /// Opens (or creates) the queue in a locked storage directory. A queue
+    /// fjall cannot read is moved aside and a fresh one started.
+    pub fn open(dir: StorageDir, now_ms: u64) -> Result<(Store, OpenReport)> {
+        let mut report = OpenReport { moved_aside: None };
+        let open = match open_db(&dir.queue_path()) {
+            Ok(open) => open,
+            Err(e) if is_damage(&e) => {
+                report.moved_aside = Some(dir.move_aside(now_ms)?);
+                open_db(&dir.queue_path())
+                    .map_err(|e| storage_error(&dir.queue_path(), "open", &e))?
+            }
+            Err(e) => return Err(storage_error(&dir.queue_path(), "open", &e)),
+        };
+        let mut inner = Inner {
+            open: None,
+            head: 1,
+            tail: 0,
+            next_id: 1,
+            reserved_until: 0,
+            count: 0,
+            bytes: 0,
+            next_position: 0,
+            next_offset: 0,
+            written: 0,
+            broken: false,
+            closed: false,
+        };
+        load_state(&mut inner, &open).map_err(|e| storage_error(&dir.queue_path(), "read", &e))?;
+        inner.open = Some(open);
+        Ok((
+            Store {
+                dir,
+                inner: Mutex::new(inner),
+            },
+            report,
+        ))
+    }
+
+    pub fn dir(&self) -> &StorageDir {
+        &self.dir
+    }
+
+    /// Hands out an id unique within this storage directory.
+    pub fn allocate_id(&self) -> Result<u64> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        self.allocate(&mut inner)
+    }
+
+    fn allocate(&self, inner: &mut Inner) -> Result<u64> {
+        let id = inner.next_id;
+        if id >= inner.reserved_until {
+            let until = id + ID_BLOCK;
+            let open = inner.open.as_ref().ok_or_else(closed)?;
+            if let Err(e) = open.meta.insert(META_RESERVED, until.to_be_bytes()) {
+                inner.broken = true;
+                return Err(storage_error(self.dir.path(), "write", &e));
+            }
+            inner.reserved_until = until;
+        }
+        inner.next_id = id + 1;
+        Ok(id)
+    }
+
+    /// Appends a hit at the tail; it is in fjall's journal (handed to the
+    /// OS, so it survives a process kill) when this returns.
+    pub fn append(&self, url: &str, created_ms: u64) -> Result<Record> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        let id = self.allocate(&mut inner)?;
+        let record = Record {
+            id,
+            url: url.to_owned(),
+            created_ms,
+            attempts: 0,
+            position: inner.next_position,
+            offset: inner.next_offset,
+        };
+        let encoded = record.encode();
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        if let Err(e) = open.queue.insert(key_of(id), &encoded) {
+            inner.broken = true;
+            return Err(storage_error(self.dir.path(), "write", &e));
+        }
+        if inner.count == 0 {
+            inner.head = id;
+        }
+        inner.tail = id;
+        inner.count += 1;
+        inner.bytes += record.size();
+        inner.next_position += 1;
+        inner.next_offset += record.size();
+        inner.written += encoded.len() as u64;
+        Ok(record)
+    }
+
+    /// Rewrites a stored record (attempts, flags) if it is still queued.
+    pub fn update(&self, record: &Record) -> Result<bool> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        if record.id < inner.head || record.id > inner.tail {
+            return Ok(false);
+        }
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        match open.queue.contains_key(key_of(record.id)) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => return Err(storage_error(self.dir.path(), "read", &e)),
+        }
+        let encoded = record.encode();
+        if let Err(e) = open.queue.insert(key_of(record.id), &encoded) {
+            inner.broken = true;
+            return Err(storage_error(self.dir.path(), "write", &e));
+        }
+        inner.written += encoded.len() as u64;
+        Ok(true)
+    }
+
+    /// The oldest stored hit. A record that cannot be decoded is returned as
+    /// `Err((id, message))` so the caller can drop it and report that.
+    pub fn head(&self) -> Result<Option<std::result::Result<Record, u64>>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        Ok(self.scan(&inner, 1)?.pop())
+    }
+
+    /// Up to `max` hits, oldest first; undecodable ones are skipped.
+    pub fn oldest(&self, max: u64) -> Result<Vec<Record>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        Ok(self
+            .scan(&inner, max)?
+            .into_iter()
+            .filter_map(|r| r.ok())
+            .collect())
+    }
+
+    /// The newest stored hit.
+    pub fn latest(&self) -> Result<Option<Record>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        if inner.count == 0 {
+            return Ok(None);
+        }
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        let value = open
+            .queue
+            .get(key_of(inner.tail))
+            .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+        Ok(value.and_then(|v| Record::decode(&key_of(inner.tail), &v)))
+    }
+
+    fn scan(&self, inner: &Inner, max: u64) -> Result<Vec<std::result::Result<Record, u64>>> {
+        let mut out = Vec::new();
+        if inner.count == 0 || max == 0 {
+            return Ok(out);
+        }
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        for guard in open.queue.range(key_of(inner.head)..) {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+            let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            out.push(Record::decode(&key, &value).ok_or(id));
+            if out.len() as u64 >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the hit `id` if it is the head of the queue. Returns the
+    /// removed record's size, or `None` if it was already gone.
+    pub fn remove_head(&self, id: u64) -> Result<Option<u64>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        if id < inner.head || inner.count == 0 {
+            return Ok(None);
+        }
+        let removed = self.remove_prefix(&mut inner, |rid, _| rid == id, 1)?;
+        Ok(removed.first().map(|(_, size)| *size))
+    }
+
+    /// Stored hits with ids in `from..=to`, oldest first.
+    pub fn records_between(&self, from: u64, to: u64) -> Result<Vec<Record>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        let from = from.max(inner.head);
+        if inner.count == 0 || from > to {
+            return Ok(Vec::new());
+        }
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        for guard in open.queue.range(key_of(from)..=key_of(to)) {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+            if let Some(record) = Record::decode(&key, &value) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes up to `max` of the oldest hits created before `cutoff_ms`
+    /// and returns them (for expiry, whose events carry the hit).
+    pub fn expire(&self, cutoff_ms: u64, max: u64) -> Result<Vec<Record>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        if inner.count == 0 {
+            return Ok(Vec::new());
+        }
+        let candidates = self.scan(&inner, max)?;
+        let expired: Vec<Record> = candidates
+            .into_iter()
+            .filter_map(|r| r.ok())
+            .take_while(|r| r.created_ms < cutoff_ms)
+            .collect();
+        let Some(last) = expired.last().map(|r| r.id) else {
+            return Ok(Vec::new());
+        };
+        self.remove_prefix(&mut inner, |id, _| id <= last, max)?;
+        Ok(expired)
+    }
+
+    /// Creation time of the oldest stored hit.
+    pub fn oldest_created_ms(&self) -> Result<Option<u64>> {
+        Ok(self.head()?.and_then(|r| r.ok()).map(|r| r.created_ms))
+    }
+
+    /// Removes from the head while `keep_going` says so, at most `max` hits.
+    /// Returns (id, size) of each removed hit; `keep_going` gets the id and
+    /// the record, `None` for one that cannot be decoded.
+    fn remove_prefix(
+        &self,
+        inner: &mut Inner,
+        mut keep_going: impl FnMut(u64, Option<&Record>) -> bool,
+        max: u64,
+    ) -> Result<Vec<(u64, u64)>> {
+        let mut removed = Vec::new();
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        let mut batch = open.db.batch();
+        let mut next_head = None;
+        for guard in open.queue.range(key_of(inner.head)..) {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+            let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            let record = Record::decode(&key, &value);
+            if removed.len() as u64 >= max || !keep_going(id, record.as_ref()) {
+                next_head = Some(id);
+                break;
+            }
+            let size = record.map_or(value.len() as u64, |r| r.size());
+            batch.remove(&open.queue, key);
+            removed.push((id, size));
+        }
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        if let Err(e) = batch.commit() {
+            inner.broken = true;
+            return Err(storage_error(self.dir.path(), "write", &e));
+        }
+        let freed: u64 = removed.iter().map(|(_, size)| size).sum();
+        inner.count = inner.count.saturating_sub(removed.len() as u64);
+        inner.bytes = inner.bytes.saturating_sub(freed);
+        inner.head = next_head.unwrap_or(inner.tail + 1);
+        if inner.count == 0 {
+            inner.bytes = 0;
+            inner.head = inner.tail + 1;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the oldest hits while the queue is over either limit, keeping
+    /// at least the newest hit. Returns the removed records.
+    pub fn evict_over(&self, max_hits: u64, max_bytes: u64) -> Result<Vec<Record>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        let mut evicted = Vec::new();
+        while inner.count > 1 && (inner.count > max_hits || inner.bytes > max_bytes) {
+            let head = self.scan(&inner, 1)?.pop();
+            let Some(head) = head else { break };
+            let id = match &head {
+                Ok(r) => r.id,
+                Err(id) => *id,
+            };
+            self.remove_prefix(&mut inner, |_, _| true, 1)?;
+            if let Ok(record) = head {
+                evicted.push(record);
+            } else {
+                evicted.push(Record {
+                    id,
+                    url: String::new(),
+                    created_ms: 0,
+                    attempts: 0,
+                    position: 0,
+                    offset: 0,
+                });
+            }
+        }
+        Ok(evicted)
+    }
+
+    /// Removes the oldest hits created before `cutoff_ms` (up to the first
+    /// newer one). Returns their ids.
+    pub fn remove_older_than(&self, cutoff_ms: u64) -> Result<Vec<u64>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        let removed = self.remove_prefix(
+            &mut inner,
+            |_, r| r.map_or(true, |r| r.created_ms < cutoff_ms),
+            u64::MAX,
+        )?;
+        if inner.count == 0 && !removed.is_empty() {
+            self.recycle(&mut inner)?;
+        }
+        Ok(removed.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Removes every stored hit and replaces the database files, so the
+    /// hits' bytes are gone from the directory, not just marked deleted.
+    pub fn remove_all(&self) -> Result<Vec<u64>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        let ids: Vec<u64> = self
+            .scan(&inner, u64::MAX)?
+            .into_iter()
+            .map(|r| r.map_or_else(|id| id, |r| r.id))
+            .collect();
+        self.recycle(&mut inner)?;
+        Ok(ids)
+    }
+
+    /// Starts a fresh database generation if the queue is empty and enough
+    /// was written since the last one that a reopen would replay it.
+    pub fn recycle_if_drained(&self) -> Result<bool> {
+        let mut inner = self.inner.lock();
+        if inner.closed || inner.count != 0 || inner.written < RECYCLE_AFTER_BYTES {
+            return Ok(false);
+        }
+        self.usable(&mut inner)?;
+        self.recycle(&mut inner)?;
+        Ok(true)
+    }
+
+    fn recycle(&self, inner: &mut Inner) -> Result<()> {
+        let path = self.dir.queue_path();
+        drop(inner.open.take());
+        let trash = self.dir.path().join("queue.old");
+        let result = (|| {
+            let _ = std::fs::remove_dir_all(&trash);
+            std::fs::rename(&path, &trash)?;
+            std::fs::remove_dir_all(&trash)
+        })();
+        if let Err(e) = result {
+            inner.broken = true;
+            return Err(Error::storage(format!(
+                "cannot replace the drained store in {}: {e}",
+                path.display()
+            )));
+        }
+        inner.count = 0;
+        inner.bytes = 0;
+        inner.head = inner.next_id;
+        inner.tail = inner.next_id.saturating_sub(1);
+        inner.written = 0;
+        inner.next_position = 0;
+        inner.next_offset = 0;
+        inner.reserved_until = 0;
+        let open = open_db(&path).map_err(|e| {
+            inner.broken = true;
+            storage_error(&path, "open", &e)
+        })?;
+        inner.open = Some(open);
+        // Persist the id floor so ids stay unique after the fresh start.
+        let floor = inner.next_id;
+        inner.next_id = floor;
+        self.allocate(inner)?;
+        inner.next_id = floor;
+        Ok(())
+    }
+
+    /// Reopens after a failed write (disk full): fjall refuses all writes
+    /// after one fails, so recovery needs a fresh handle.
+    fn usable(&self, inner: &mut Inner) -> Result<()> {
+        if inner.closed {
+            return Err(closed());
+        }
+        if !inner.broken {
+            return Ok(());
+        }
+        drop(inner.open.take());
+        let path = self.dir.queue_path();
+        let open = open_db(&path).map_err(|e| storage_error(&path, "reopen", &e))?;
+        let next_id = inner.next_id;
+        load_state(inner, &open).map_err(|e| storage_error(&path, "read", &e))?;
+        inner.next_id = inner.next_id.max(next_id);
+        inner.open = Some(open);
+        inner.broken = false;
+        Ok(())
+    }
+
+    pub fn count(&self) -> u64 {
+        self.inner.lock().count
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.inner.lock().bytes
+    }
+
+    /// Newest id handed out so far (0 if none).
+    pub fn last_id(&self) -> u64 {
+        self.inner.lock().next_id.saturating_sub(1)
+    }
+
+    /// Syncs the journal to disk.
+    pub fn sync(&self) -> Result<()> {
+        let inner = self.inner.lock();
+        if inner.closed || inner.broken {
+            return Ok(());
+        }
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        open.db
+            .persist(PersistMode::SyncData)
+            .map_err(|e| storage_error(self.dir.path(), "sync", &e))
+    }
+
+    /// Records the head, recycles an empty store, and closes the database.
+    /// Later calls fail with a CLOSED error.
+    pub fn close(&self) {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return;
+        }
+        if !inner.broken {
+            if inner.count == 0 && inner.written > 0 {
+                let _ = self.recycle(&mut inner);
+            }
+            if let Some(open) = inner.open.as_ref() {
+                let _ = open.meta.insert(META_HEAD, inner.head.to_be_bytes());
+                let _ = open.db.persist(PersistMode::SyncData);
+            }
+        }
+        drop(inner.open.take());
+        inner.closed = true;
+        self.dir.release();
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn open_db(path: &Path) -> fjall::Result<Open> {
+    let db = Database::builder(path)
+        .worker_threads(1)
+        .cache_size(CACHE_BYTES)
+        .open()?;
+    let queue = db.keyspace("queue", || {
+        KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+    })?;
+    let meta = db.keyspace("meta", || {
+        KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+    })?;
+    Ok(Open { db, queue, meta })
+}
+
+fn read_u64(keyspace: &Keyspace, key: &[u8]) -> fjall::Result<Option<u64>> {
+    Ok(keyspace
+        .get(key)?
+        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+}
+
+/// Finds head, tail, count and size from the first and last records.
+fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
+    let reserved = read_u64(&open.meta, META_RESERVED)?.unwrap_or(0);
+    let saved_head = read_u64(&open.meta, META_HEAD)?.unwrap_or(0);
+    let first = match open.queue.range(key_of(saved_head)..).next() {
+        Some(guard) => Some(guard.into_inner()?),
+        None => None,
+    };
+    let last = match open.queue.last_key_value() {
+        Some(guard) => Some(guard.into_inner()?),
+        None => None,
+    };
+    inner.reserved_until = reserved;
+    inner.next_id = reserved.max(1);
+    inner.count = 0;
+    inner.bytes = 0;
+    inner.written = 0;
+    if let (Some((fk, fv)), Some((lk, lv))) = (first, last) {
+        let first_id = fk.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let last_id = lk.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+        inner.head = first_id;
+        inner.tail = last_id;
+        inner.next_id = inner.next_id.max(last_id + 1);
+        match (Record::decode(&fk, &fv), Record::decode(&lk, &lv)) {
+            (Some(f), Some(l)) if l.position >= f.position && l.offset + l.size() >= f.offset => {
+                inner.count = l.position - f.position + 1;
+                inner.bytes = l.offset + l.size() - f.offset;
+                inner.next_position = l.position + 1;
+                inner.next_offset = l.offset + l.size();
+            }
+            _ => {
+                // Damaged first or last record: fall back to counting.
+                for guard in open.queue.range(key_of(first_id)..) {
+                    let (_, v) = guard.into_inner()?;
+                    inner.count += 1;
+                    inner.bytes += v.len() as u64;
+                }
+                inner.next_position = inner.count;
+                inner.next_offset = inner.bytes;
+            }
+        }
+    } else {
+        inner.head = inner.next_id;
+        inner.tail = inner.next_id - 1;
+        inner.next_position = 0;
+        inner.next_offset = 0;
+    }
+    Ok(())
+}
+
+fn is_damage(e: &fjall::Error) -> bool {
+    !matches!(
+        e,
+        fjall::Error::Io(_) | fjall::Error::Locked | fjall::Error::Poisoned
+    )
+}
+
+fn closed() -> Error {
+    Error::closed()
+}
+
+fn storage_error(path: &Path, what: &str, e: &fjall::Error) -> Error {
+    let detail = match e {
+        fjall::Error::Locked => "the store is locked by another user".to_owned(),
+        other => format!("{other:?}"),
+    };
+    Error::storage(format!(
+        "cannot {what} store in {}: {detail}",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("offtrack-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn open(path: &Path) -> Store {
+        Store::open(StorageDir::open(path).unwrap(), 0).unwrap().0
+    }
+
+    #[test]
+    fn fifo_survives_reopen() {
+        let path = temp_dir("fifo");
+        let store = open(&path);
+        for i in 0..10 {
+            store
+                .append(&format!("http://h/c?i={i}"), 1000 + i)
+                .unwrap();
+        }
+        let head = store.head().unwrap().unwrap().unwrap();
+        assert_eq!(store.remove_head(head.id).unwrap(), Some(head.size()));
+        assert_eq!(store.remove_head(head.id).unwrap(), None);
+        drop(store);
+        let store = open(&path);
+        assert_eq!(store.count(), 9);
+        let all = store.oldest(100).unwrap();
+        assert_eq!(all.len(), 9);
+        assert_eq!(all[0].url, "http://h/c?i=1");
+        assert_eq!(store.latest().unwrap().unwrap().url, "http://h/c?i=9");
+        assert_eq!(store.bytes(), all.iter().map(Record::size).sum::<u64>());
+        let next = store.append("http://h/c?i=10", 0).unwrap();
+        assert!(next.id > all[8].id);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&path);
+    }
+
+    #[test]
+    fn second_open_is_locked() {
+        let path = temp_dir("lock");
+        let _store = open(&path);
+        let err = StorageDir::open(&path).unwrap_err();
+        assert_eq!(err.code, crate::result::TRACKER_ERROR_LOCKED);
+        assert!(err.message.contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn eviction_and_expiry() {
+        let path = temp_dir("evict");
+        let store = open(&path);
+        for i in 0..5u64 {
+            store.append("http://h/c?a=1", i * 10).unwrap();
+        }
+        let evicted = store.evict_over(3, u64::MAX).unwrap();
+        assert_eq!(evicted.len(), 2);
+        assert_eq!(store.count(), 3);
+        assert_eq!(store.remove_older_than(35).unwrap().len(), 2);
+        assert_eq!(store.count(), 1);
+        let ids_before = store.last_id();
+        assert_eq!(store.remove_all().unwrap().len(), 1);
+        assert_eq!(store.count(), 0);
+        assert!(store.append("http://h/c?b=1", 0).unwrap().id > ids_before);
+        drop(store);
+        let store = open(&path);
+        assert_eq!(store.count(), 1);
+        let _ = std::fs::remove_dir_all(&path);
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let path = temp_dir("format");
+        drop(open(&path));
+        std::fs::write(path.join("FORMAT"), "99\n").unwrap();
+        let err = StorageDir::open(&path).unwrap_err();
+        assert_eq!(err.code, crate::result::TRACKER_ERROR_STORAGE);
+        assert!(path.join("queue").exists());
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}

@@ -1,0 +1,595 @@
+//! The tracker: what the caller's thread does. Validates and appends hits,
+//! answers the offline-queue calls against the store, and asks the worker
+//! for work. It never does network I/O and never waits for a request.
+//!
+//! State shared with the worker lives in [`Shared`]; the delivery logic
+//! lives in `worker`. Lock order: `state` before the store's own lock.
+
+use crate::config::{Config, StorageMode};
+use crate::events::{Event, EventSink};
+use crate::record::Record;
+use crate::request;
+use crate::result::{Error, Result, TRACKER_ERROR_TIMEOUT};
+use crate::storage_dir::StorageDir;
+use crate::store::Store;
+use crate::transport::Transport;
+use crate::worker;
+use parking_lot::{Condvar, Mutex};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Events queued by the caller's thread beyond this count are kept as id
+/// runs without the hit text, so a runaway caller cannot grow memory.
+const PENDING_FULL_EVENTS: usize = 4096;
+
+/// A never-mode hit waiting for its one attempt.
+pub struct MemoryHit {
+    pub id: u64,
+    pub url: String,
+    pub created_ms: u64,
+    pub seq: u64,
+}
+
+/// An event decided on the caller's thread, emitted by the worker.
+pub enum Pending {
+    Event(Event),
+    /// Dropped hits `start..start+len` (ids that exist), hit text erased.
+    Run {
+        start: u64,
+        len: u64,
+        ids: Option<Vec<u64>>,
+        reason: &'static str,
+    },
+}
+
+/// Everything the caller's thread and the worker agree on.
+pub struct State {
+    pub mode: StorageMode,
+    pub opt_out: bool,
+    pub started: bool,
+    pub shutdown: bool,
+    pub memory: VecDeque<MemoryHit>,
+    pub memory_accepted: u64,
+    pub memory_handled: u64,
+    /// Last store id whose arrival was accepted / handled by the worker.
+    pub store_accepted: u64,
+    pub store_handled: u64,
+    pub dispatch_requested: u64,
+    pub dispatch_done: u64,
+    pub probe_now: bool,
+    pub host_offline: bool,
+    pub online: bool,
+    pub failures: u32,
+    pub next_retry: Option<Instant>,
+    pub paused_until: Option<Instant>,
+    pub pending: VecDeque<Pending>,
+    pub unsynced_since: Option<Instant>,
+    pub exited: bool,
+}
+
+/// Counters reported by `tracker_stats`.
+#[derive(Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub stored: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub worker_restarts: AtomicU64,
+    pub store_resets: AtomicU64,
+    pub last_success_ms: AtomicU64,
+    pub last_error: Mutex<String>,
+}
+
+pub struct Shared {
+    pub config: Config,
+    pub store: Option<Store>,
+    pub transport: Transport,
+    pub events: EventSink,
+    pub stats: Stats,
+    pub state: Mutex<State>,
+    /// Wakes the worker.
+    pub wake: Condvar,
+    /// Wakes `flush` and `destroy` when the worker makes progress.
+    pub progress: Condvar,
+    /// Hits in the store with ids up to this were stored by an earlier run.
+    pub offline_floor: u64,
+    memory_ids: AtomicU64,
+}
+
+impl Shared {
+    pub fn allocate_id(&self) -> Result<u64> {
+        match &self.store {
+            Some(store) => store.allocate_id(),
+            None => Ok(self.memory_ids.fetch_add(1, Ordering::Relaxed) + 1),
+        }
+    }
+
+    /// The request URL of a hit, with the parameters the config asks for.
+    /// `offline` tells whether the hit has been stored (for `timestamp_offline_only`).
+    pub fn request_url(&self, url: &str, id: u64, created_ms: u64, offline: bool) -> String {
+        let c = &self.config;
+        let ts = (!c.timestamp_param.is_empty() && (offline || !c.timestamp_offline_only))
+            .then(|| (c.timestamp_param.as_str(), created_ms / 1000));
+        let id_param = (!c.id_param.is_empty()).then(|| (c.id_param.as_str(), id));
+        request::build_url(url, ts, id_param)
+    }
+
+    /// Whether a stored hit counts as offline (it got, or will get, a STORED event).
+    pub fn is_offline(&self, state_handled: u64, id: u64) -> bool {
+        id <= self.offline_floor || id <= state_handled
+    }
+
+    /// Queues a DROPPED event decided on the caller's thread.
+    pub fn drop_later(&self, state: &mut State, id: u64, hit: String, reason: &'static str) {
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        if state.pending.len() < PENDING_FULL_EVENTS {
+            state
+                .pending
+                .push_back(Pending::Event(Event::dropped(id, hit, 0, reason)));
+            return;
+        }
+        if let Some(Pending::Run {
+            start,
+            len,
+            ids: None,
+            reason: r,
+        }) = state.pending.back_mut()
+        {
+            if *r == reason && *start + *len == id {
+                *len += 1;
+                return;
+            }
+        }
+        state.pending.push_back(Pending::Run {
+            start: id,
+            len: 1,
+            ids: None,
+            reason,
+        });
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One tracker, as the C API's opaque `tracker`.
+pub struct Tracker {
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Tracker {
+    pub fn create(config_json: &str) -> Result<Tracker> {
+        let config = Config::parse(config_json)?;
+        let mut resets = 0;
+        let (store, opt_out) = match &config.storage_path {
+            Some(path) => {
+                let dir = StorageDir::open(path)?;
+                let opt_out = dir.opted_out();
+                let (store, report) = Store::open(dir, now_ms())?;
+                if report.moved_aside.is_some() {
+                    resets += 1;
+                }
+                (Some(store), opt_out)
+            }
+            None => (None, false),
+        };
+        let offline_floor = store.as_ref().map_or(0, Store::last_id);
+        let state = State {
+            mode: config.storage,
+            opt_out,
+            started: false,
+            shutdown: false,
+            memory: VecDeque::new(),
+            memory_accepted: 0,
+            memory_handled: 0,
+            store_accepted: offline_floor,
+            store_handled: offline_floor,
+            dispatch_requested: 0,
+            dispatch_done: 0,
+            probe_now: false,
+            host_offline: false,
+            online: true,
+            failures: 0,
+            next_retry: None,
+            paused_until: None,
+            pending: VecDeque::new(),
+            unsynced_since: None,
+            exited: false,
+        };
+        let shared = Arc::new(Shared {
+            transport: Transport::new(&config.headers, config.request_timeout_seconds),
+            config,
+            store,
+            events: EventSink::default(),
+            stats: Stats::default(),
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+            offline_floor,
+            memory_ids: AtomicU64::new(0),
+        });
+        shared.stats.store_resets.store(resets, Ordering::Relaxed);
+        let worker_shared = Arc::clone(&shared);
+        let worker = std::thread::Builder::new()
+            .name("offtrack-worker".into())
+            .spawn(move || worker::run(&worker_shared))
+            .map_err(|e| Error::storage(format!("cannot start the worker thread: {e}")))?;
+        Ok(Tracker {
+            shared,
+            worker: Some(worker),
+        })
+    }
+
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn store(&self) -> Result<&Store> {
+        self.shared.store.as_ref().ok_or_else(|| {
+            Error::config("this tracker has no storage_path, so it has no offline queue")
+        })
+    }
+
+    fn start(&self, state: &mut State) {
+        state.started = true;
+        self.shared.wake.notify_all();
+    }
+
+    pub fn set_storage(&self, mode: StorageMode) -> Result<()> {
+        if mode != StorageMode::Never && self.shared.store.is_none() {
+            return Err(Error::config(format!(
+                "storage mode \"{}\" needs a storage_path in the config; the mode is unchanged",
+                mode.name()
+            )));
+        }
+        let mut state = self.shared.state.lock();
+        state.mode = mode;
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    pub fn storage(&self) -> StorageMode {
+        self.shared.state.lock().mode
+    }
+
+    pub fn send(&self, hit: &str) -> Result<()> {
+        let c = &self.shared.config;
+        let url = request::normalize_hit(
+            hit,
+            &c.endpoint,
+            &c.timestamp_param,
+            &c.id_param,
+            c.max_hit_bytes,
+        )?;
+        let created_ms = now_ms();
+        let mut state = self.shared.state.lock();
+        if state.shutdown {
+            return Err(Error::closed());
+        }
+        if state.opt_out {
+            let id = self.shared.allocate_id()?;
+            self.shared.drop_later(
+                &mut state,
+                id,
+                url,
+                "opt-out: the user opted out of tracking",
+            );
+            self.start(&mut state);
+            return Ok(());
+        }
+        match state.mode {
+            StorageMode::Never => {
+                let id = self.shared.allocate_id()?;
+                if state.memory.len() >= c.max_memory_hits {
+                    if let Some(old) = state.memory.pop_front() {
+                        let hit = self
+                            .shared
+                            .request_url(&old.url, old.id, old.created_ms, false);
+                        state.memory_handled = state.memory_handled.max(old.seq);
+                        self.shared.drop_later(
+                            &mut state,
+                            old.id,
+                            hit,
+                            "memory queue full (max_memory_hits)",
+                        );
+                    }
+                }
+                state.memory_accepted += 1;
+                let seq = state.memory_accepted;
+                state.memory.push_back(MemoryHit {
+                    id,
+                    url,
+                    created_ms,
+                    seq,
+                });
+            }
+            StorageMode::Required | StorageMode::Always => {
+                let store = self.store()?;
+                let record = store.append(&url, created_ms)?;
+                state.store_accepted = record.id;
+                state.unsynced_since.get_or_insert_with(Instant::now);
+                let evicted = store.evict_over(c.max_queue_hits, c.max_queue_bytes)?;
+                for old in evicted {
+                    let offline = self.shared.is_offline(state.store_handled, old.id);
+                    let hit = if old.url.is_empty() {
+                        String::new()
+                    } else {
+                        self.shared
+                            .request_url(&old.url, old.id, old.created_ms, offline)
+                    };
+                    self.shared.drop_later(
+                        &mut state,
+                        old.id,
+                        hit,
+                        "queue full (max_queue_hits / max_queue_bytes)",
+                    );
+                }
+            }
+        }
+        self.start(&mut state);
+        Ok(())
+    }
+
+    pub fn dispatch(&self) -> Result<()> {
+        let mut state = self.shared.state.lock();
+        if state.shutdown {
+            return Err(Error::closed());
+        }
+        state.dispatch_requested += 1;
+        self.start(&mut state);
+        Ok(())
+    }
+
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state.lock();
+        let (memory, stored, dispatch) = (
+            state.memory_accepted,
+            state.store_accepted,
+            state.dispatch_requested,
+        );
+        while state.memory_handled < memory
+            || state.store_handled < stored
+            || state.dispatch_done < dispatch
+        {
+            if state.exited {
+                return Err(Error::closed());
+            }
+            if self
+                .shared
+                .progress
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                return Err(Error::new(
+                    TRACKER_ERROR_TIMEOUT,
+                    format!(
+                        "tracker_flush: the worker had not finished earlier work after {} ms",
+                        timeout.as_millis()
+                    ),
+                ));
+            }
+        }
+        state.unsynced_since = None;
+        drop(state);
+        match &self.shared.store {
+            Some(store) => store.sync(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn set_online(&self, online: bool) -> Result<()> {
+        let mut state = self.shared.state.lock();
+        state.host_offline = !online;
+        if online {
+            state.probe_now = true;
+            self.start(&mut state);
+        }
+        Ok(())
+    }
+
+    pub fn set_opt_out(&self, opt_out: bool) -> Result<()> {
+        let mut state = self.shared.state.lock();
+        if let Some(store) = &self.shared.store {
+            store.dir().set_opted_out(opt_out)?;
+        }
+        state.opt_out = opt_out;
+        if opt_out {
+            while let Some(hit) = state.memory.pop_front() {
+                state.memory_handled = state.memory_handled.max(hit.seq);
+                let url = self
+                    .shared
+                    .request_url(&hit.url, hit.id, hit.created_ms, false);
+                self.shared.drop_later(
+                    &mut state,
+                    hit.id,
+                    url,
+                    "opt-out: the user opted out of tracking",
+                );
+            }
+            if let Some(store) = &self.shared.store {
+                let ids = store.remove_all()?;
+                self.drop_ids(&mut state, ids, "opt-out: the user opted out of tracking");
+            }
+            self.shared.progress.notify_all();
+        }
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    fn drop_ids(&self, state: &mut State, ids: Vec<u64>, reason: &'static str) -> u64 {
+        let count = ids.len() as u64;
+        if count == 0 {
+            return 0;
+        }
+        self.shared
+            .stats
+            .dropped
+            .fetch_add(count, Ordering::Relaxed);
+        state.pending.push_back(Pending::Run {
+            start: 0,
+            len: count,
+            ids: Some(ids),
+            reason,
+        });
+        self.shared.wake.notify_all();
+        count
+    }
+
+    pub fn offline_count(&self) -> Result<u64> {
+        Ok(self.shared.store.as_ref().map_or(0, Store::count))
+    }
+
+    fn record_json(&self, record: &Record, handled: u64) -> serde_json::Value {
+        let offline = self.shared.is_offline(handled, record.id);
+        json!({
+            "id": record.id,
+            "hit": self.shared.request_url(&record.url, record.id, record.created_ms, offline),
+            "created": record.created_ms,
+            "attempts": record.attempts,
+        })
+    }
+
+    pub fn offline_get(&self, max: u64) -> Result<String> {
+        let Some(store) = &self.shared.store else {
+            return Ok("[]".into());
+        };
+        let records = store.oldest(max)?;
+        let handled = self.shared.state.lock().store_handled;
+        let list: Vec<_> = records
+            .iter()
+            .map(|r| self.record_json(r, handled))
+            .collect();
+        Ok(serde_json::Value::Array(list).to_string())
+    }
+
+    pub fn offline_oldest(&self) -> Result<String> {
+        let Some(store) = &self.shared.store else {
+            return Ok("null".into());
+        };
+        let record = store.oldest(1)?.pop();
+        let handled = self.shared.state.lock().store_handled;
+        Ok(record.map_or_else(
+            || "null".into(),
+            |r| self.record_json(&r, handled).to_string(),
+        ))
+    }
+
+    pub fn offline_latest(&self) -> Result<String> {
+        let Some(store) = &self.shared.store else {
+            return Ok("null".into());
+        };
+        let record = store.latest()?;
+        let handled = self.shared.state.lock().store_handled;
+        Ok(record.map_or_else(
+            || "null".into(),
+            |r| self.record_json(&r, handled).to_string(),
+        ))
+    }
+
+    pub fn offline_delete(&self) -> Result<u64> {
+        let Some(store) = &self.shared.store else {
+            return Ok(0);
+        };
+        let mut state = self.shared.state.lock();
+        let ids = store.remove_all()?;
+        Ok(self.drop_ids(
+            &mut state,
+            ids,
+            "deleted by the app (tracker_offline_delete)",
+        ))
+    }
+
+    pub fn offline_delete_older_than(&self, age_seconds: u64) -> Result<u64> {
+        let Some(store) = &self.shared.store else {
+            return Ok(0);
+        };
+        let cutoff = now_ms().saturating_sub(age_seconds.saturating_mul(1000));
+        let mut state = self.shared.state.lock();
+        let ids = store.remove_older_than(cutoff)?;
+        Ok(self.drop_ids(
+            &mut state,
+            ids,
+            "deleted by the app (tracker_offline_delete_older_than)",
+        ))
+    }
+
+    pub fn stats_json(&self) -> String {
+        let s = &self.shared.stats;
+        let state = self.shared.state.lock();
+        let (queued, queued_bytes) = self
+            .shared
+            .store
+            .as_ref()
+            .map_or((0, 0), |st| (st.count(), st.bytes()));
+        json!({
+            "queued": queued,
+            "queued_bytes": queued_bytes,
+            "memory_queued": state.memory.len(),
+            "sent": s.sent.load(Ordering::Relaxed),
+            "stored": s.stored.load(Ordering::Relaxed),
+            "dropped": s.dropped.load(Ordering::Relaxed),
+            "failed_attempts": s.failed_attempts.load(Ordering::Relaxed),
+            "online": state.online && !state.host_offline,
+            "storage": state.mode.name(),
+            "opt_out": state.opt_out,
+            "last_error": s.last_error.lock().clone(),
+            "last_success_ms": s.last_success_ms.load(Ordering::Relaxed),
+            "worker_restarts": s.worker_restarts.load(Ordering::Relaxed),
+            "store_resets": s.store_resets.load(Ordering::Relaxed),
+        })
+        .to_string()
+    }
+
+    pub fn set_event_callback(
+        &self,
+        callback: crate::events::TrackerEventCallback,
+        user_data: *mut std::ffi::c_void,
+    ) {
+        self.shared.events.set(callback, user_data);
+    }
+}
+
+impl Drop for Tracker {
+    /// Stops accepting hits, lets the worker finish the request in flight
+    /// for at most `shutdown_timeout_ms`, then closes the store and releases
+    /// its lock. No callback runs after this returns.
+    fn drop(&mut self) {
+        let deadline =
+            Instant::now() + Duration::from_millis(self.shared.config.shutdown_timeout_ms);
+        let mut state = self.shared.state.lock();
+        state.shutdown = true;
+        self.shared.wake.notify_all();
+        while !state.exited {
+            if self
+                .shared
+                .progress
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        let exited = state.exited;
+        drop(state);
+        // A worker still inside a hanging request must not call back later.
+        self.shared.events.set(None, std::ptr::null_mut());
+        if let Some(store) = &self.shared.store {
+            store.close();
+        }
+        if let Some(handle) = self.worker.take() {
+            if exited {
+                let _ = handle.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! The worker thread: all network I/O and all automatic queue maintenance.
+//!
+//! One pass: wait until there is work, emit events decided on the caller's
+//! thread, expire old hits, give never-mode hits their one attempt, drain
+//! the store when the mode, backoff and reachability allow (or a dispatch
+//! asks), then report STORED for arrivals that are still queued. A panic in
+//! a pass is caught and counted; the worker goes on. Requests are made
+//! without holding the state lock, so the caller's thread never waits for
+//! the network.
+
+use crate::config::StorageMode;
+use crate::events::Event;
+use crate::result::Error;
+use crate::tracker::{Pending, Shared, State, now_ms};
+use crate::transport::Outcome;
+use parking_lot::MutexGuard;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+const EXPIRE_BATCH: u64 = 256;
+
+struct Local {
+    rng: u64,
+    next_expiry: Option<Instant>,
+}
+
+/// The worker thread's body.
+pub fn run(shared: &Shared) {
+    let seed = now_ms() ^ (shared as *const Shared as u64).rotate_left(17);
+    let mut local = Local {
+        rng: seed | 1,
+        next_expiry: Some(Instant::now()),
+    };
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| pass(shared, &mut local))) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => {
+                shared.stats.worker_restarts.fetch_add(1, Ordering::Relaxed);
+                *shared.stats.last_error.lock() =
+                    "internal error in the worker (caught; worker restarted)".into();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    finish(shared);
+}
+
+fn finish(shared: &Shared) {
+    emit_pending(shared);
+    let mut state = shared.state.lock();
+    let left: Vec<_> = state.memory.drain(..).collect();
+    state.memory_handled = state.memory_accepted;
+    drop(state);
+    for hit in left {
+        let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+        final_event(
+            shared,
+            Event::dropped(
+                hit.id,
+                url,
+                0,
+                "tracker destroyed before the hit could be sent (storage mode never)",
+            ),
+        );
+    }
+    let mut state = shared.state.lock();
+    state.exited = true;
+    shared.progress.notify_all();
+}
+
+fn due(at: Option<Instant>, now: Instant) -> bool {
+    at.is_none_or(|t| now >= t)
+}
+
+/// Automatic probing is allowed: no host hint against it, no Retry-After
+/// pause, and the backoff delay has passed (or the host just said online).
+fn may_probe(state: &State, now: Instant) -> bool {
+    !state.host_offline
+        && due(state.paused_until, now)
+        && (state.probe_now || due(state.next_retry, now))
+}
+
+fn queued(shared: &Shared) -> u64 {
+    shared.store.as_ref().map_or(0, |s| s.count())
+}
+
+fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
+    !state.pending.is_empty()
+        || !state.memory.is_empty()
+        || state.store_accepted > state.store_handled
+        || state.dispatch_requested > state.dispatch_done
+        || (state.mode == StorageMode::Required
+            && !state.opt_out
+            && may_probe(state, now)
+            && queued(shared) > 0)
+        || (local.next_expiry.is_some_and(|t| now >= t) && queued(shared) > 0)
+        || state.unsynced_since.is_some_and(|t| now >= t + SYNC_EVERY)
+}
+
+fn next_deadline(state: &State, local: &Local) -> Option<Instant> {
+    let retry = (state.mode == StorageMode::Required && !state.host_offline)
+        .then(|| match (state.next_retry, state.paused_until) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        })
+        .flatten();
+    [
+        retry,
+        local.next_expiry,
+        state.unsynced_since.map(|t| t + SYNC_EVERY),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+/// Waits for work; returns the locked state, or `None` at shutdown.
+fn wait_for_work<'a>(shared: &'a Shared, local: &Local) -> Option<MutexGuard<'a, State>> {
+    let mut state = shared.state.lock();
+    loop {
+        if state.shutdown {
+            return None;
+        }
+        let now = Instant::now();
+        if state.started && has_work(shared, &state, local, now) {
+            return Some(state);
+        }
+        match next_deadline(&state, local).filter(|_| state.started) {
+            Some(deadline) if deadline > now => {
+                shared.wake.wait_until(&mut state, deadline);
+            }
+            Some(_) => {
+                // A deadline passed but there was nothing to do for it;
+                // wait for a wake-up rather than spinning.
+                shared.wake.wait_for(&mut state, Duration::from_millis(250));
+            }
+            None => shared.wake.wait(&mut state),
+        }
+    }
+}
+
+/// One round of work. Returns `false` when the tracker shuts down.
+fn pass(shared: &Shared, local: &mut Local) -> bool {
+    let Some(state) = wait_for_work(shared, local) else {
+        return false;
+    };
+    drop(state);
+    emit_pending(shared);
+    expire(shared, local);
+    send_memory_hits(shared, local);
+    handle_store(shared, local);
+    sync_if_due(shared);
+    true
+}
+
+fn final_event(shared: &Shared, event: Event) {
+    shared.events.emit(&event);
+}
+
+fn emit_pending(shared: &Shared) {
+    let pending = std::mem::take(&mut shared.state.lock().pending);
+    for item in pending {
+        match item {
+            Pending::Event(event) => final_event(shared, event),
+            Pending::Run {
+                start,
+                len,
+                ids,
+                reason,
+            } => {
+                let ids: Box<dyn Iterator<Item = u64>> = match ids {
+                    Some(ids) => Box::new(ids.into_iter()),
+                    None => Box::new(start..start + len),
+                };
+                for id in ids {
+                    final_event(shared, Event::dropped(id, String::new(), 0, reason));
+                }
+            }
+        }
+    }
+}
+
+fn expire(shared: &Shared, local: &mut Local) {
+    let Some(store) = &shared.store else { return };
+    let max_age_ms = shared.config.max_age_seconds.saturating_mul(1000);
+    if max_age_ms == 0 || !local.next_expiry.is_some_and(|t| Instant::now() >= t) {
+        return;
+    }
+    loop {
+        let cutoff = now_ms().saturating_sub(max_age_ms);
+        let handled = shared.state.lock().store_handled;
+        let expired = match store.expire(cutoff, EXPIRE_BATCH) {
+            Ok(expired) => expired,
+            Err(e) => {
+                note_error(shared, &e);
+                break;
+            }
+        };
+        for record in &expired {
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            let url = shared.request_url(
+                &record.url,
+                record.id,
+                record.created_ms,
+                shared.is_offline(handled, record.id),
+            );
+            final_event(
+                shared,
+                Event::dropped(record.id, url, 0, "expired: older than max_age_seconds"),
+            );
+        }
+        if (expired.len() as u64) < EXPIRE_BATCH {
+            break;
+        }
+    }
+    local.next_expiry = match store.oldest_created_ms() {
+        Ok(Some(created)) => {
+            let wait = (created + max_age_ms).saturating_sub(now_ms());
+            Some(Instant::now() + Duration::from_millis(wait))
+        }
+        _ => Some(Instant::now() + Duration::from_secs(60)),
+    };
+}
+
+fn note_error(shared: &Shared, error: &Error) {
+    *shared.stats.last_error.lock() = error.message.clone();
+}
+
+/// Backoff after the n-th consecutive failure, with jitter in [0.5, 1.0].
+fn backoff(shared: &Shared, local: &mut Local, failures: u32) -> Duration {
+    let c = &shared.config;
+    let exp = failures.saturating_sub(1).min(40);
+    let delay = c
+        .retry_base_ms
+        .saturating_mul(1u64 << exp)
+        .min(c.retry_max_ms);
+    local.rng ^= local.rng << 13;
+    local.rng ^= local.rng >> 7;
+    local.rng ^= local.rng << 17;
+    let factor = 0.5 + (local.rng % 1_000_001) as f64 / 2_000_000.0;
+    Duration::from_millis((delay as f64 * factor) as u64)
+}
+
+/// Updates reachability and backoff after an attempt.
+fn note_outcome(shared: &Shared, local: &mut Local, outcome: &Outcome) {
+    let mut state = shared.state.lock();
+    let now = Instant::now();
+    state.probe_now = false;
+    match outcome {
+        Outcome::Delivered { .. } | Outcome::Rejected { .. } => {
+            state.online = true;
+            state.failures = 0;
+            state.next_retry = None;
+            if let Outcome::Delivered { .. } = outcome {
+                shared
+                    .stats
+                    .last_success_ms
+                    .store(now_ms(), Ordering::Relaxed);
+            }
+        }
+        Outcome::Unreachable { reason, .. } => {
+            state.online = false;
+            state.failures = state.failures.saturating_add(1);
+            let failures = state.failures;
+            state.next_retry = Some(now + backoff(shared, local, failures));
+            *shared.stats.last_error.lock() = reason.clone();
+        }
+        Outcome::Retryable {
+            status,
+            retry_after,
+        } => {
+            state.online = true;
+            state.failures = state.failures.saturating_add(1);
+            let failures = state.failures;
+            state.next_retry = Some(now + backoff(shared, local, failures));
+            if let Some(pause) = retry_after {
+                let cap = Duration::from_millis(shared.config.retry_max_ms);
+                state.paused_until = Some(now + (*pause).min(cap));
+            }
+            shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            *shared.stats.last_error.lock() = format!("HTTP {status} from the collector");
+        }
+    }
+    if let Outcome::Rejected { reason, .. } = outcome {
+        *shared.stats.last_error.lock() = reason.clone();
+    }
+}
+
+/// Sleeps `send_interval_ms` between requests; wakes early at shutdown.
+fn throttle(shared: &Shared) {
+    let interval = shared.config.send_interval_ms;
+    if interval == 0 {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_millis(interval);
+    let mut state = shared.state.lock();
+    while !state.shutdown {
+        if shared.wake.wait_until(&mut state, deadline).timed_out() {
+            break;
+        }
+    }
+}
+
+fn outcome_status(outcome: &Outcome) -> u16 {
+    match outcome {
+        Outcome::Delivered { status }
+        | Outcome::Unreachable { status, .. }
+        | Outcome::Retryable { status, .. }
+        | Outcome::Rejected { status, .. } => *status,
+    }
+}
+
+fn send_memory_hits(shared: &Shared, local: &mut Local) {
+    loop {
+        let (hit, allowed, why_not) = {
+            let mut state = shared.state.lock();
+            if state.shutdown {
+                return;
+            }
+            let Some(hit) = state.memory.pop_front() else {
+                return;
+            };
+            let now = Instant::now();
+            let why_not = if state.host_offline {
+                "offline (tracker_set_online(false)); storage mode never keeps no hits"
+            } else if !due(state.paused_until, now) {
+                "collector asked to pause (Retry-After); storage mode never keeps no hits"
+            } else {
+                "offline: collector unreachable, waiting to retry; storage mode never keeps no hits"
+            };
+            let allowed = state.online && due(state.paused_until, now) && !state.host_offline
+                || may_probe(&state, now);
+            (hit, allowed, why_not)
+        };
+        let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+        let event = if allowed {
+            let outcome = shared.transport.get(&url);
+            note_outcome(shared, local, &outcome);
+            let status = outcome_status(&outcome);
+            match outcome {
+                Outcome::Delivered { status } => Event::sent(hit.id, url, status),
+                Outcome::Unreachable { reason, .. } | Outcome::Rejected { reason, .. } => {
+                    Event::dropped(
+                        hit.id,
+                        url,
+                        status,
+                        format!("{reason} (storage mode never)"),
+                    )
+                }
+                Outcome::Retryable { status, .. } => Event::dropped(
+                    hit.id,
+                    url,
+                    status,
+                    format!("HTTP {status} (storage mode never: no retry)"),
+                ),
+            }
+        } else {
+            Event::dropped(hit.id, url, 0, why_not)
+        };
+        let counter = if event.kind == crate::events::TRACKER_EVENT_SENT {
+            &shared.stats.sent
+        } else {
+            &shared.stats.dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        final_event(shared, event);
+        {
+            let mut state = shared.state.lock();
+            state.memory_handled = state.memory_handled.max(hit.seq);
+            shared.progress.notify_all();
+        }
+        if allowed {
+            throttle(shared);
+        }
+    }
+}
+
+fn handle_store(shared: &Shared, local: &mut Local) {
+    let Some(store) = &shared.store else {
+        let mut state = shared.state.lock();
+        state.dispatch_done = state.dispatch_requested;
+        shared.progress.notify_all();
+        return;
+    };
+    let (from, upto, dispatch_target, dispatching, auto) = {
+        let state = shared.state.lock();
+        let now = Instant::now();
+        let dispatching = state.dispatch_requested > state.dispatch_done;
+        let auto = state.mode == StorageMode::Required && !state.opt_out && may_probe(&state, now);
+        (
+            state.store_handled + 1,
+            state.store_accepted,
+            state.dispatch_requested,
+            dispatching,
+            auto,
+        )
+    };
+    let mut last_failure = None;
+    if dispatching || auto {
+        last_failure = drain(shared, local, dispatching);
+    }
+    let arrivals = if upto >= from {
+        store.records_between(from, upto).unwrap_or_else(|e| {
+            note_error(shared, &e);
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    if !arrivals.is_empty() {
+        let (reason, status) = last_failure.unwrap_or_else(|| (stored_reason(shared), 0));
+        for record in arrivals {
+            shared.stats.stored.fetch_add(1, Ordering::Relaxed);
+            let url = shared.request_url(&record.url, record.id, record.created_ms, true);
+            shared
+                .events
+                .emit(&Event::stored(record.id, url, status, reason.clone()));
+        }
+    }
+    if dispatching {
+        if let Err(e) = store.sync() {
+            note_error(shared, &e);
+        }
+    }
+    if store.count() == 0 {
+        if let Err(e) = store.recycle_if_drained() {
+            note_error(shared, &e);
+        }
+    }
+    let mut state = shared.state.lock();
+    state.store_handled = state.store_handled.max(upto);
+    if dispatching {
+        state.dispatch_done = state.dispatch_done.max(dispatch_target);
+    }
+    state.probe_now = false;
+    shared.progress.notify_all();
+}
+
+/// Why a newly arrived hit stays stored when no attempt was made for it.
+fn stored_reason(shared: &Shared) -> String {
+    let state = shared.state.lock();
+    let now = Instant::now();
+    match state.mode {
+        StorageMode::Always => "storage mode always: kept until tracker_dispatch".into(),
+        StorageMode::Never => {
+            "stored while the mode was required/always: kept until tracker_dispatch".into()
+        }
+        StorageMode::Required if state.opt_out => "opt-out".into(),
+        StorageMode::Required if state.host_offline => {
+            "offline (tracker_set_online(false)): kept for later".into()
+        }
+        StorageMode::Required if !due(state.paused_until, now) => {
+            "collector asked to pause (Retry-After): kept for later".into()
+        }
+        StorageMode::Required if !state.online => {
+            "offline: collector unreachable, kept for the next retry".into()
+        }
+        StorageMode::Required => "kept for the next retry".into(),
+    }
+}
+
+/// Sends stored hits oldest first until the queue is empty, a failure
+/// stops it, or (when not dispatching) automatic sending is no longer
+/// allowed. Returns the last failure's reason and status, if any.
+fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(String, u16)> {
+    let store = shared.store.as_ref()?;
+    let mut last_failure = None;
+    loop {
+        let handled = {
+            let state = shared.state.lock();
+            if state.shutdown || state.opt_out {
+                return last_failure;
+            }
+            if !dispatching && (state.mode != StorageMode::Required || state.host_offline) {
+                return last_failure;
+            }
+            state.store_handled
+        };
+        let record = match store.head() {
+            Ok(Some(Ok(record))) => record,
+            Ok(Some(Err(id))) => {
+                if let Ok(Some(_)) = store.remove_head(id) {
+                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    final_event(
+                        shared,
+                        Event::dropped(id, String::new(), 0, "unreadable stored record"),
+                    );
+                }
+                continue;
+            }
+            Ok(None) => return last_failure,
+            Err(e) => {
+                note_error(shared, &e);
+                let outcome = Outcome::Unreachable {
+                    status: 0,
+                    reason: e.message.clone(),
+                };
+                note_outcome(shared, local, &outcome);
+                return Some((e.message, 0));
+            }
+        };
+        let url = shared.request_url(
+            &record.url,
+            record.id,
+            record.created_ms,
+            shared.is_offline(handled, record.id),
+        );
+        let outcome = shared.transport.get(&url);
+        note_outcome(shared, local, &outcome);
+        let status = outcome_status(&outcome);
+        match outcome {
+            Outcome::Delivered { status } => {
+                if let Ok(Some(_)) = store.remove_head(record.id) {
+                    shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    final_event(shared, Event::sent(record.id, url, status));
+                }
+            }
+            Outcome::Rejected { reason, .. } => {
+                if let Ok(Some(_)) = store.remove_head(record.id) {
+                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    final_event(shared, Event::dropped(record.id, url, status, reason));
+                }
+            }
+            Outcome::Unreachable { reason, .. } => return Some((reason, status)),
+            Outcome::Retryable { .. } => {
+                let mut record = record;
+                record.attempts = record.attempts.saturating_add(1);
+                if record.attempts >= shared.config.max_attempts {
+                    if let Ok(Some(_)) = store.remove_head(record.id) {
+                        shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        let reason = format!(
+                            "HTTP {status} after {} attempts (max_attempts)",
+                            record.attempts
+                        );
+                        final_event(shared, Event::dropped(record.id, url, status, reason));
+                    }
+                    // The queue moves on only after the backoff delay.
+                    if !dispatching {
+                        return last_failure;
+                    }
+                } else {
+                    if let Err(e) = store.update(&record) {
+                        note_error(shared, &e);
+                    }
+                    return Some((
+                        format!("HTTP {status} from the collector: will retry"),
+                        status,
+                    ));
+                }
+                last_failure = Some((format!("HTTP {status} from the collector"), status));
+                return last_failure;
+            }
+        }
+        throttle(shared);
+    }
+}
+
+fn sync_if_due(shared: &Shared) {
+    let Some(store) = &shared.store else { return };
+    let due = {
+        let mut state = shared.state.lock();
+        match state.unsynced_since {
+            Some(t) if Instant::now() >= t + SYNC_EVERY => {
+                state.unsynced_since = None;
+                true
+            }
+            _ => false,
+        }
+    };
+    if due {
+        if let Err(e) = store.sync() {
+            note_error(shared, &e);
+        }
+    }
+}
