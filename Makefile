@@ -1,0 +1,37 @@
+# Offtrack: build, demo and tests. `make demo` and `make test` work on a
+# fresh machine with the Rust toolchain, gcc and python3.
+CARGO ?= cargo
+
+.PHONY: all build demo test test-rust test-c test-python header-check clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+demo: build
+	bash demo/run.sh
+
+test: build header-check test-rust test-c test-python
+	@echo "== all suites passed"
+
+test-rust:
+	$(CARGO) test --release
+
+test-c: build
+	bash tests/c/run.sh
+
+test-python: build
+	bash tests/python/run.sh
+
+# build.rs regenerates include/offtrack.h; a difference from the committed
+# header means the committed one is stale.
+header-check: build
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git diff --exit-code --stat -- include/offtrack.h || \
+	  { echo "include/offtrack.h is stale: commit the header build.rs generated"; exit 1; }; \
+	else echo "header-check: not a git checkout, skipped"; fi
+
+clean:
+	$(CARGO) clean
+	rm -rf build .venv
