@@ -186,7 +186,11 @@ fn emit_pending(shared: &Shared) {
 fn expire(shared: &Shared, local: &mut Local) {
     let Some(store) = &shared.store else { return };
     let max_age_ms = shared.config.max_age_seconds.saturating_mul(1000);
-    if max_age_ms == 0 || !local.next_expiry.is_some_and(|t| Instant::now() >= t) {
+    if max_age_ms == 0 {
+        local.next_expiry = None;
+        return;
+    }
+    if !local.next_expiry.is_some_and(|t| Instant::now() >= t) {
         return;
     }
     loop {
@@ -221,7 +225,8 @@ fn expire(shared: &Shared, local: &mut Local) {
             let wait = (created + max_age_ms).saturating_sub(now_ms());
             Some(Instant::now() + Duration::from_millis(wait))
         }
-        _ => Some(Instant::now() + Duration::from_secs(60)),
+        // Empty (or unreadable head): nothing can expire sooner than a new hit would.
+        _ => Some(Instant::now() + Duration::from_millis(max_age_ms)),
     };
 }
 
@@ -464,18 +469,17 @@ fn stored_reason(shared: &Shared) -> String {
 
 /// Sends stored hits oldest first until the queue is empty, a failure
 /// stops it, or (when not dispatching) automatic sending is no longer
-/// allowed. Returns the last failure's reason and status, if any.
+/// allowed. Returns the failure that stopped it, if any.
 fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(String, u16)> {
     let store = shared.store.as_ref()?;
-    let mut last_failure = None;
     loop {
         let handled = {
             let state = shared.state.lock();
             if state.shutdown || state.opt_out {
-                return last_failure;
+                return None;
             }
             if !dispatching && (state.mode != StorageMode::Required || state.host_offline) {
-                return last_failure;
+                return None;
             }
             state.store_handled
         };
@@ -528,20 +532,7 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
             Outcome::Retryable { .. } => {
                 let mut record = record;
                 record.attempts = record.attempts.saturating_add(1);
-                if record.attempts >= shared.config.max_attempts {
-                    if let Ok(Some(_)) = store.remove_head(record.id) {
-                        shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        let reason = format!(
-                            "HTTP {status} after {} attempts (max_attempts)",
-                            record.attempts
-                        );
-                        final_event(shared, Event::dropped(record.id, url, status, reason));
-                    }
-                    // The queue moves on only after the backoff delay.
-                    if !dispatching {
-                        return last_failure;
-                    }
-                } else {
+                if record.attempts < shared.config.max_attempts {
                     if let Err(e) = store.update(&record) {
                         note_error(shared, &e);
                     }
@@ -550,8 +541,16 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
                         status,
                     ));
                 }
-                last_failure = Some((format!("HTTP {status} from the collector"), status));
-                return last_failure;
+                if let Ok(Some(_)) = store.remove_head(record.id) {
+                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    let reason = format!(
+                        "HTTP {status} after {} attempts (max_attempts)",
+                        record.attempts
+                    );
+                    final_event(shared, Event::dropped(record.id, url, status, reason));
+                }
+                // The rest of the queue waits for the backoff delay.
+                return Some((format!("HTTP {status} from the collector"), status));
             }
         }
         throttle(shared);
