@@ -495,7 +495,7 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
                 }
                 continue;
             }
-            Ok(None) => return last_failure,
+            Ok(None) => return None,
             Err(e) => {
                 note_error(shared, &e);
                 let outcome = Outcome::Unreachable {
