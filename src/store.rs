@@ -25,6 +25,8 @@ use std::path::Path;
 
 const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
 const CACHE_BYTES: u64 = 1024 * 1024;
+/// fjall's minimum: sealed journals beyond this force their memtables to flush.
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 const RECYCLE_AFTER_BYTES: u64 = 1024 * 1024;
 /// Ids are reserved on disk in blocks, so ids stay unique per directory
 /// across crashes without a write per hit.
@@ -530,6 +532,7 @@ fn open_db(path: &Path) -> fjall::Result<Open> {
     let db = Database::builder(path)
         .worker_threads(1)
         .cache_size(CACHE_BYTES)
+        .max_journaling_size(MAX_JOURNAL_BYTES)
         .open()?;
     let queue = db.keyspace("queue", || {
         KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
