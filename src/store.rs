@@ -64,6 +64,13 @@ pub struct OpenReport {
     pub moved_aside: Option<std::path::PathBuf>,
 }
 
+/// A hit removed from the queue: its id, its size and, when asked for, the record.
+pub struct Removed {
+    pub id: u64,
+    pub size: u64,
+    pub record: Option<Record>,
+}
+
 /// The durable queue of one storage directory.
 pub struct Store {
     dir: StorageDir,
@@ -242,18 +249,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes the hit `id` if it is the head of the queue. Returns the
-    /// removed record's size, or `None` if it was already gone.
-    pub fn remove_head(&self, id: u64) -> Result<Option<u64>> {
-        let mut inner = self.inner.lock();
-        self.usable(&mut inner)?;
-        if id < inner.head || inner.count == 0 {
-            return Ok(None);
-        }
-        let removed = self.remove_prefix(&mut inner, |rid, _| rid == id, 1)?;
-        Ok(removed.first().map(|(_, size)| *size))
-    }
-
     /// Stored hits with ids in `from..=to`, oldest first.
     pub fn records_between(&self, from: u64, to: u64) -> Result<Vec<Record>> {
         let mut inner = self.inner.lock();
@@ -275,25 +270,29 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes up to `max` of the oldest hits created before `cutoff_ms`
-    /// and returns them (for expiry, whose events carry the hit).
-    pub fn expire(&self, cutoff_ms: u64, max: u64) -> Result<Vec<Record>> {
+    /// Removes the hit `id` if it is the head of the queue. Returns the
+    /// removed record's size, or `None` if it was already gone.
+    pub fn remove_head(&self, id: u64) -> Result<Option<u64>> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
-        if inner.count == 0 {
-            return Ok(Vec::new());
+        if id < inner.head || inner.count == 0 {
+            return Ok(None);
         }
-        let candidates = self.scan(&inner, max)?;
-        let expired: Vec<Record> = candidates
-            .into_iter()
-            .filter_map(|r| r.ok())
-            .take_while(|r| r.created_ms < cutoff_ms)
-            .collect();
-        let Some(last) = expired.last().map(|r| r.id) else {
-            return Ok(Vec::new());
-        };
-        self.remove_prefix(&mut inner, |id, _| id <= last, max)?;
-        Ok(expired)
+        let removed = self.remove_prefix(&mut inner, |rid, _| rid == id, 1, 0)?;
+        Ok(removed.first().map(|r| r.size))
+    }
+
+    /// Removes up to `max` of the oldest hits created before `cutoff_ms`
+    /// and returns them (for expiry, whose events carry the hit).
+    pub fn expire(&self, cutoff_ms: u64, max: u64) -> Result<Vec<Removed>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        self.remove_prefix(
+            &mut inner,
+            |_, r| r.is_some_and(|r| r.created_ms < cutoff_ms),
+            max,
+            usize::MAX,
+        )
     }
 
     /// Creation time of the oldest stored hit.
@@ -302,15 +301,16 @@ impl Store {
     }
 
     /// Removes from the head while `keep_going` says so, at most `max` hits.
-    /// Returns (id, size) of each removed hit; `keep_going` gets the id and
-    /// the record, `None` for one that cannot be decoded.
+    /// `keep_going` gets the id and the record (`None` if it cannot be
+    /// decoded); the first `keep_records` removed records are returned whole.
     fn remove_prefix(
         &self,
         inner: &mut Inner,
         mut keep_going: impl FnMut(u64, Option<&Record>) -> bool,
         max: u64,
-    ) -> Result<Vec<(u64, u64)>> {
-        let mut removed = Vec::new();
+        keep_records: usize,
+    ) -> Result<Vec<Removed>> {
+        let mut removed: Vec<Removed> = Vec::new();
         let open = inner.open.as_ref().ok_or_else(closed)?;
         let mut batch = open.db.batch();
         let mut next_head = None;
@@ -324,9 +324,10 @@ impl Store {
                 next_head = Some(id);
                 break;
             }
-            let size = record.map_or(value.len() as u64, |r| r.size());
+            let size = record.as_ref().map_or(value.len() as u64, Record::size);
+            let record = record.filter(|_| removed.len() < keep_records);
             batch.remove(&open.queue, key);
-            removed.push((id, size));
+            removed.push(Removed { id, size, record });
         }
         if removed.is_empty() {
             return Ok(removed);
@@ -335,7 +336,7 @@ impl Store {
             inner.broken = true;
             return Err(storage_error(self.dir.path(), "write", &e));
         }
-        let freed: u64 = removed.iter().map(|(_, size)| size).sum();
+        let freed: u64 = removed.iter().map(|r| r.size).sum();
         inner.count = inner.count.saturating_sub(removed.len() as u64);
         inner.bytes = inner.bytes.saturating_sub(freed);
         inner.head = next_head.unwrap_or(inner.tail + 1);
@@ -347,63 +348,66 @@ impl Store {
     }
 
     /// Removes the oldest hits while the queue is over either limit, keeping
-    /// at least the newest hit. Returns the removed records.
-    pub fn evict_over(&self, max_hits: u64, max_bytes: u64) -> Result<Vec<Record>> {
+    /// at least the newest hit.
+    pub fn evict_over(&self, max_hits: u64, max_bytes: u64) -> Result<Vec<Removed>> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
-        let mut evicted = Vec::new();
-        while inner.count > 1 && (inner.count > max_hits || inner.bytes > max_bytes) {
-            let head = self.scan(&inner, 1)?.pop();
-            let Some(head) = head else { break };
-            let id = match &head {
-                Ok(r) => r.id,
-                Err(id) => *id,
-            };
-            self.remove_prefix(&mut inner, |_, _| true, 1)?;
-            if let Ok(record) = head {
-                evicted.push(record);
-            } else {
-                evicted.push(Record {
-                    id,
-                    url: String::new(),
-                    created_ms: 0,
-                    attempts: 0,
-                    position: 0,
-                    offset: 0,
-                });
-            }
+        if inner.count <= max_hits && inner.bytes <= max_bytes {
+            return Ok(Vec::new());
         }
-        Ok(evicted)
+        let mut left = (inner.count, inner.bytes);
+        self.remove_prefix(
+            &mut inner,
+            |_, r| {
+                let over = left.0 > 1 && (left.0 > max_hits || left.1 > max_bytes);
+                left = (left.0 - 1, left.1.saturating_sub(r.map_or(0, Record::size)));
+                over
+            },
+            u64::MAX,
+            usize::MAX,
+        )
     }
 
     /// Removes the oldest hits created before `cutoff_ms` (up to the first
-    /// newer one). Returns their ids.
-    pub fn remove_older_than(&self, cutoff_ms: u64) -> Result<Vec<u64>> {
+    /// newer one); the first `keep_records` are returned whole.
+    pub fn remove_older_than(&self, cutoff_ms: u64, keep_records: usize) -> Result<Vec<Removed>> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
         let removed = self.remove_prefix(
             &mut inner,
-            |_, r| r.map_or(true, |r| r.created_ms < cutoff_ms),
+            |_, r| r.is_none_or(|r| r.created_ms < cutoff_ms),
             u64::MAX,
+            keep_records,
         )?;
         if inner.count == 0 && !removed.is_empty() {
             self.recycle(&mut inner)?;
         }
-        Ok(removed.into_iter().map(|(id, _)| id).collect())
+        Ok(removed)
     }
 
     /// Removes every stored hit and replaces the database files, so the
     /// hits' bytes are gone from the directory, not just marked deleted.
-    pub fn remove_all(&self) -> Result<Vec<u64>> {
+    /// The first `keep_records` are returned whole.
+    pub fn remove_all(&self, keep_records: usize) -> Result<Vec<Removed>> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
-        let ids: Vec<u64> = self
-            .scan(&inner, u64::MAX)?
-            .into_iter()
-            .map(|r| r.map_or_else(|id| id, |r| r.id))
-            .collect();
+        let mut removed = Vec::new();
+        for entry in self.scan(&inner, u64::MAX)? {
+            removed.push(match entry {
+                Ok(record) => Removed {
+                    id: record.id,
+                    size: record.size(),
+                    record: (removed.len() < keep_records).then_some(record),
+                },
+                Err(id) => Removed {
+                    id,
+                    size: 0,
+                    record: None,
+                },
+            });
+        }
         self.recycle(&mut inner)?;
-        Ok(ids)
+        Ok(removed)
     }
 
     /// Starts a fresh database generation if the queue is empty and enough
@@ -681,10 +685,10 @@ mod tests {
         let evicted = store.evict_over(3, u64::MAX).unwrap();
         assert_eq!(evicted.len(), 2);
         assert_eq!(store.count(), 3);
-        assert_eq!(store.remove_older_than(35).unwrap().len(), 2);
+        assert_eq!(store.remove_older_than(35, 10).unwrap().len(), 2);
         assert_eq!(store.count(), 1);
         let ids_before = store.last_id();
-        assert_eq!(store.remove_all().unwrap().len(), 1);
+        assert_eq!(store.remove_all(10).unwrap().len(), 1);
         assert_eq!(store.count(), 0);
         assert!(store.append("http://h/c?b=1", 0).unwrap().id > ids_before);
         drop(store);

@@ -37,11 +37,9 @@ pub struct MemoryHit {
 /// An event decided on the caller's thread, emitted by the worker.
 pub enum Pending {
     Event(Event),
-    /// Dropped hits `start..start+len` (ids that exist), hit text erased.
-    Run {
-        start: u64,
-        len: u64,
-        ids: Option<Vec<u64>>,
+    /// Dropped hits whose text is not kept (erased, or beyond the budget).
+    Erased {
+        ids: Vec<u64>,
         reason: &'static str,
     },
 }
@@ -132,24 +130,40 @@ impl Shared {
                 .push_back(Pending::Event(Event::dropped(id, hit, 0, reason)));
             return;
         }
-        if let Some(Pending::Run {
-            start,
-            len,
-            ids: None,
-            reason: r,
-        }) = state.pending.back_mut()
-        {
-            if *r == reason && *start + *len == id {
-                *len += 1;
+        if let Some(Pending::Erased { ids, reason: r }) = state.pending.back_mut() {
+            if *r == reason {
+                ids.push(id);
                 return;
             }
         }
-        state.pending.push_back(Pending::Run {
-            start: id,
-            len: 1,
-            ids: None,
+        state.pending.push_back(Pending::Erased {
+            ids: vec![id],
             reason,
         });
+    }
+
+    /// How many more removed records may keep their text in pending events.
+    pub fn text_budget(&self, state: &State) -> usize {
+        PENDING_FULL_EVENTS.saturating_sub(state.pending.len())
+    }
+
+    /// Queues DROPPED events for hits removed from the store on the caller's thread.
+    pub fn drop_removed(
+        &self,
+        state: &mut State,
+        removed: Vec<crate::store::Removed>,
+        reason: &'static str,
+    ) -> u64 {
+        let count = removed.len() as u64;
+        for r in removed {
+            let hit = r.record.map_or_else(String::new, |rec| {
+                let offline = self.is_offline(state.store_handled, rec.id);
+                self.request_url(&rec.url, rec.id, rec.created_ms, offline)
+            });
+            self.drop_later(state, r.id, hit, reason);
+        }
+        self.wake.notify_all();
+        count
     }
 }
 
@@ -318,21 +332,11 @@ impl Tracker {
                 state.store_accepted = record.id;
                 state.unsynced_since.get_or_insert_with(Instant::now);
                 let evicted = store.evict_over(c.max_queue_hits, c.max_queue_bytes)?;
-                for old in evicted {
-                    let offline = self.shared.is_offline(state.store_handled, old.id);
-                    let hit = if old.url.is_empty() {
-                        String::new()
-                    } else {
-                        self.shared
-                            .request_url(&old.url, old.id, old.created_ms, offline)
-                    };
-                    self.shared.drop_later(
-                        &mut state,
-                        old.id,
-                        hit,
-                        "queue full (max_queue_hits / max_queue_bytes)",
-                    );
-                }
+                self.shared.drop_removed(
+                    &mut state,
+                    evicted,
+                    "queue full (max_queue_hits / max_queue_bytes)",
+                );
             }
         }
         self.start(&mut state);
@@ -417,32 +421,17 @@ impl Tracker {
                 );
             }
             if let Some(store) = &self.shared.store {
-                let ids = store.remove_all()?;
-                self.drop_ids(&mut state, ids, "opt-out: the user opted out of tracking");
+                let removed = store.remove_all(self.shared.text_budget(&state))?;
+                self.shared.drop_removed(
+                    &mut state,
+                    removed,
+                    "opt-out: the user opted out of tracking",
+                );
             }
             self.shared.progress.notify_all();
         }
         self.shared.wake.notify_all();
         Ok(())
-    }
-
-    fn drop_ids(&self, state: &mut State, ids: Vec<u64>, reason: &'static str) -> u64 {
-        let count = ids.len() as u64;
-        if count == 0 {
-            return 0;
-        }
-        self.shared
-            .stats
-            .dropped
-            .fetch_add(count, Ordering::Relaxed);
-        state.pending.push_back(Pending::Run {
-            start: 0,
-            len: count,
-            ids: Some(ids),
-            reason,
-        });
-        self.shared.wake.notify_all();
-        count
     }
 
     pub fn offline_count(&self) -> Result<u64> {
@@ -501,10 +490,10 @@ impl Tracker {
             return Ok(0);
         };
         let mut state = self.shared.state.lock();
-        let ids = store.remove_all()?;
-        Ok(self.drop_ids(
+        let removed = store.remove_all(self.shared.text_budget(&state))?;
+        Ok(self.shared.drop_removed(
             &mut state,
-            ids,
+            removed,
             "deleted by the app (tracker_offline_delete)",
         ))
     }
@@ -515,10 +504,10 @@ impl Tracker {
         };
         let cutoff = now_ms().saturating_sub(age_seconds.saturating_mul(1000));
         let mut state = self.shared.state.lock();
-        let ids = store.remove_older_than(cutoff)?;
-        Ok(self.drop_ids(
+        let removed = store.remove_older_than(cutoff, self.shared.text_budget(&state))?;
+        Ok(self.shared.drop_removed(
             &mut state,
-            ids,
+            removed,
             "deleted by the app (tracker_offline_delete_older_than)",
         ))
     }
@@ -581,6 +570,9 @@ impl Drop for Tracker {
         }
         let exited = state.exited;
         drop(state);
+        if !exited {
+            worker::report_unsent(&self.shared);
+        }
         // A worker still inside a hanging request must not call back later.
         self.shared.events.set(None, std::ptr::null_mut());
         if let Some(store) = &self.shared.store {

@@ -24,6 +24,8 @@ pub enum Outcome {
     Rejected { status: u16, reason: String },
 }
 
+const MINREQ_NO_STATUS_LINE: &str = "Server did not provide a status line";
+
 /// Sends requests with the configured headers and timeout.
 pub struct Transport {
     headers: Vec<(String, String)>,
@@ -57,6 +59,18 @@ impl Transport {
             .with_max_headers_size(64 * 1024)
             .with_max_status_line_length(8 * 1024);
         match request.send_lazy() {
+            // minreq reports a connection closed without a status line as a
+            // made-up 503 with this reason; no collector answered.
+            Ok(response)
+                if response.status_code == 503
+                    && response.reason_phrase == MINREQ_NO_STATUS_LINE =>
+            {
+                Outcome::Unreachable {
+                    status: 0,
+                    reason: "malformed response: the connection closed without a status line"
+                        .into(),
+                }
+            }
             Ok(response) => classify_status(
                 response.status_code,
                 response

@@ -49,6 +49,17 @@ pub fn run(shared: &Shared) {
 }
 
 fn finish(shared: &Shared) {
+    report_unsent(shared);
+    let mut state = shared.state.lock();
+    state.exited = true;
+    shared.progress.notify_all();
+}
+
+/// Emits the events still owed at shutdown: pending drops, and DROPPED for
+/// never-mode hits still in memory. Called by the worker as it exits, or by
+/// `tracker_destroy` when the worker is stuck in a request past the
+/// shutdown timeout, so no hit disappears without its event.
+pub fn report_unsent(shared: &Shared) {
     emit_pending(shared);
     let mut state = shared.state.lock();
     let left: Vec<_> = state.memory.drain(..).collect();
@@ -66,9 +77,6 @@ fn finish(shared: &Shared) {
             ),
         );
     }
-    let mut state = shared.state.lock();
-    state.exited = true;
-    shared.progress.notify_all();
 }
 
 fn due(at: Option<Instant>, now: Instant) -> bool {
@@ -165,16 +173,7 @@ fn emit_pending(shared: &Shared) {
     for item in pending {
         match item {
             Pending::Event(event) => final_event(shared, event),
-            Pending::Run {
-                start,
-                len,
-                ids,
-                reason,
-            } => {
-                let ids: Box<dyn Iterator<Item = u64>> = match ids {
-                    Some(ids) => Box::new(ids.into_iter()),
-                    None => Box::new(start..start + len),
-                };
+            Pending::Erased { ids, reason } => {
                 for id in ids {
                     final_event(shared, Event::dropped(id, String::new(), 0, reason));
                 }
@@ -203,17 +202,14 @@ fn expire(shared: &Shared, local: &mut Local) {
                 break;
             }
         };
-        for record in &expired {
+        for removed in &expired {
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            let url = shared.request_url(
-                &record.url,
-                record.id,
-                record.created_ms,
-                shared.is_offline(handled, record.id),
-            );
+            let url = removed.record.as_ref().map_or_else(String::new, |r| {
+                shared.request_url(&r.url, r.id, r.created_ms, shared.is_offline(handled, r.id))
+            });
             final_event(
                 shared,
-                Event::dropped(record.id, url, 0, "expired: older than max_age_seconds"),
+                Event::dropped(removed.id, url, 0, "expired: older than max_age_seconds"),
             );
         }
         if (expired.len() as u64) < EXPIRE_BATCH {
@@ -403,26 +399,18 @@ fn handle_store(shared: &Shared, local: &mut Local) {
             auto,
         )
     };
-    let mut last_failure = None;
-    if dispatching || auto {
-        last_failure = drain(shared, local, dispatching);
+    // Without an automatic attempt the arrivals' handling is complete now:
+    // they are STORED before a dispatch asked for after them sends them.
+    if !auto {
+        report_stored(shared, store, from, upto, None);
+        let mut state = shared.state.lock();
+        state.store_handled = state.store_handled.max(upto);
+        shared.progress.notify_all();
     }
-    let arrivals = if upto >= from {
-        store.records_between(from, upto).unwrap_or_else(|e| {
-            note_error(shared, &e);
-            Vec::new()
-        })
-    } else {
-        Vec::new()
-    };
-    if !arrivals.is_empty() {
-        let (reason, status) = last_failure.unwrap_or_else(|| (stored_reason(shared), 0));
-        for record in arrivals {
-            shared.stats.stored.fetch_add(1, Ordering::Relaxed);
-            let url = shared.request_url(&record.url, record.id, record.created_ms, true);
-            shared
-                .events
-                .emit(&Event::stored(record.id, url, status, reason.clone()));
+    if dispatching || auto {
+        let failure = drain(shared, local, dispatching);
+        if auto {
+            report_stored(shared, store, from, upto, failure);
         }
     }
     if dispatching {
@@ -442,6 +430,34 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     }
     state.probe_now = false;
     shared.progress.notify_all();
+}
+
+/// STORED events for the arrivals `from..=upto` still in the queue.
+fn report_stored(
+    shared: &Shared,
+    store: &crate::store::Store,
+    from: u64,
+    upto: u64,
+    failure: Option<(String, u16)>,
+) {
+    if upto < from {
+        return;
+    }
+    let arrivals = store.records_between(from, upto).unwrap_or_else(|e| {
+        note_error(shared, &e);
+        Vec::new()
+    });
+    if arrivals.is_empty() {
+        return;
+    }
+    let (reason, status) = failure.unwrap_or_else(|| (stored_reason(shared), 0));
+    for record in arrivals {
+        shared.stats.stored.fetch_add(1, Ordering::Relaxed);
+        let url = shared.request_url(&record.url, record.id, record.created_ms, true);
+        shared
+            .events
+            .emit(&Event::stored(record.id, url, status, reason.clone()));
+    }
 }
 
 /// Why a newly arrived hit stays stored when no attempt was made for it.
