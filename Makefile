@@ -2,7 +2,7 @@
 # fresh machine with the Rust toolchain, gcc and python3.
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-c test-python header-check clean
+.PHONY: all build demo test test-rust test-c test-python test-unity build-unity-plugins header-check clean
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build header-check test-rust test-c test-python
+test: build header-check test-rust test-c test-python test-unity
 	@echo "== all suites passed"
 
 test-rust:
@@ -23,6 +23,12 @@ test-c: build
 
 test-python: build
 	bash tests/python/run.sh
+
+test-unity: build
+	bash tests/unity/run.sh
+
+build-unity-plugins: build
+	bash unity/build-plugins.sh
 
 # build.rs regenerates include/offtrack.h; a difference from the committed
 # header means the committed one is stale.

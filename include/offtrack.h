@@ -229,7 +229,7 @@ int32_t tracker_flush(struct tracker *t, uint32_t timeout_ms);
 int32_t tracker_set_online(struct tracker *t, bool online);
 
 /**
- * Privacy opt-out. `true`: new hits are dropped (reason "opt-out", the call
+ * Privacy opt-out. `true`: new hits are dropped (reason "opt-out"; the call
  * still returns TRACKER_OK), the stored queue is purged, and the choice is
  * remembered in the storage directory across runs until set to `false`.
  *
@@ -273,8 +273,7 @@ int32_t tracker_offline_latest(const struct tracker *t, char **out_json);
 
 /**
  * Deletes every stored hit; their bytes leave the directory's files.
- * Each gets a DROPPED event (with an empty `hit`: the data is erased).
- * `out_deleted` may be NULL.
+ * Each gets a DROPPED event. `out_deleted` may be NULL.
  *
  * # Safety
  * `t` is NULL or a live tracker; `out_deleted` is NULL or writable.

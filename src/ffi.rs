@@ -260,7 +260,7 @@ pub unsafe extern "C" fn tracker_set_online(t: *mut Tracker, online: bool) -> i3
     })
 }
 
-/// Privacy opt-out. `true`: new hits are dropped (reason "opt-out", the call
+/// Privacy opt-out. `true`: new hits are dropped (reason "opt-out"; the call
 /// still returns TRACKER_OK), the stored queue is purged, and the choice is
 /// remembered in the storage directory across runs until set to `false`.
 ///
@@ -354,8 +354,7 @@ pub unsafe extern "C" fn tracker_offline_latest(
 }
 
 /// Deletes every stored hit; their bytes leave the directory's files.
-/// Each gets a DROPPED event (with an empty `hit`: the data is erased).
-/// `out_deleted` may be NULL.
+/// Each gets a DROPPED event. `out_deleted` may be NULL.
 ///
 /// # Safety
 /// `t` is NULL or a live tracker; `out_deleted` is NULL or writable.

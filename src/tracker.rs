@@ -291,12 +291,7 @@ impl Tracker {
         }
         if state.opt_out {
             let id = self.shared.allocate_id()?;
-            self.shared.drop_later(
-                &mut state,
-                id,
-                url,
-                "opt-out: the user opted out of tracking",
-            );
+            self.shared.drop_later(&mut state, id, url, "opt-out");
             self.start(&mut state);
             return Ok(());
         }
@@ -413,20 +408,11 @@ impl Tracker {
                 let url = self
                     .shared
                     .request_url(&hit.url, hit.id, hit.created_ms, false);
-                self.shared.drop_later(
-                    &mut state,
-                    hit.id,
-                    url,
-                    "opt-out: the user opted out of tracking",
-                );
+                self.shared.drop_later(&mut state, hit.id, url, "opt-out");
             }
             if let Some(store) = &self.shared.store {
                 let removed = store.remove_all(self.shared.text_budget(&state))?;
-                self.shared.drop_removed(
-                    &mut state,
-                    removed,
-                    "opt-out: the user opted out of tracking",
-                );
+                self.shared.drop_removed(&mut state, removed, "opt-out");
             }
             self.shared.progress.notify_all();
         }

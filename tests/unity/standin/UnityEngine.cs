@@ -1,0 +1,154 @@
+// COMPILE CHECK ONLY, never shipped and never run.
+// A minimal hand-written stand-in for the few UnityEngine and UnityEditor
+// types the package's MonoBehaviour layer and sample use, so mcs can compile
+// them outside Unity and a typo cannot reach users. Signatures follow Unity's
+// public API; bodies do nothing.
+using System;
+
+namespace UnityEngine
+{
+    public class Object
+    {
+        public string name { get; set; }
+        public static void Destroy(Object obj) { }
+        public static void DontDestroyOnLoad(Object target) { }
+        public static implicit operator bool(Object exists) { return exists != null; }
+    }
+
+    public sealed class GameObject : Object
+    {
+        public T GetComponent<T>() { return default(T); }
+        public T AddComponent<T>() where T : Component { return null; }
+    }
+
+    public class Component : Object
+    {
+        public GameObject gameObject { get { return null; } }
+        public T GetComponent<T>() { return default(T); }
+    }
+
+    public class Behaviour : Component
+    {
+        public bool enabled { get; set; }
+    }
+
+    public class MonoBehaviour : Behaviour
+    {
+    }
+
+    public enum NetworkReachability
+    {
+        NotReachable = 0,
+        ReachableViaCarrierDataNetwork = 1,
+        ReachableViaLocalAreaNetwork = 2,
+    }
+
+    public static class Application
+    {
+        public static string persistentDataPath { get { return ""; } }
+        public static NetworkReachability internetReachability { get { return NetworkReachability.NotReachable; } }
+    }
+
+    public static class Time
+    {
+        public static float unscaledTime { get { return 0f; } }
+    }
+
+    public static class Debug
+    {
+        public static void Log(object message) { }
+        public static void Log(object message, Object context) { }
+        public static void LogWarning(object message) { }
+        public static void LogWarning(object message, Object context) { }
+        public static void LogError(object message) { }
+        public static void LogError(object message, Object context) { }
+        public static void LogException(Exception exception) { }
+        public static void LogException(Exception exception, Object context) { }
+    }
+
+    public enum RuntimeInitializeLoadType
+    {
+        AfterSceneLoad = 0,
+        BeforeSceneLoad = 1,
+        AfterAssembliesLoaded = 2,
+        BeforeSplashScreen = 3,
+        SubsystemRegistration = 4,
+    }
+
+    [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+    public class RuntimeInitializeOnLoadMethodAttribute : Attribute
+    {
+        public RuntimeInitializeOnLoadMethodAttribute() { }
+        public RuntimeInitializeOnLoadMethodAttribute(RuntimeInitializeLoadType loadType) { }
+    }
+
+    [AttributeUsage(AttributeTargets.Field, Inherited = true, AllowMultiple = true)]
+    public class HeaderAttribute : Attribute
+    {
+        public HeaderAttribute(string header) { }
+    }
+
+    [AttributeUsage(AttributeTargets.Field, Inherited = true, AllowMultiple = false)]
+    public class TooltipAttribute : Attribute
+    {
+        public TooltipAttribute(string tooltip) { }
+    }
+
+    [AttributeUsage(AttributeTargets.Field)]
+    public sealed class SerializeField : Attribute
+    {
+    }
+
+    [AttributeUsage(AttributeTargets.Class, Inherited = false)]
+    public sealed class DisallowMultipleComponent : Attribute
+    {
+    }
+
+    [AttributeUsage(AttributeTargets.Class)]
+    public class DefaultExecutionOrder : Attribute
+    {
+        public DefaultExecutionOrder(int order) { }
+    }
+
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+    public sealed class AddComponentMenu : Attribute
+    {
+        public AddComponentMenu(string menuName) { }
+    }
+
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = true)]
+    public sealed class RequireComponent : Attribute
+    {
+        public RequireComponent(Type requiredComponent) { }
+    }
+}
+
+namespace UnityEngine.iOS
+{
+    public sealed class Device
+    {
+        public static void SetNoBackupFlag(string path) { }
+    }
+}
+
+namespace UnityEditor
+{
+    public static class AssemblyReloadEvents
+    {
+        public delegate void AssemblyReloadCallback();
+        public static event AssemblyReloadCallback beforeAssemblyReload;
+        public static event AssemblyReloadCallback afterAssemblyReload;
+
+        // Keeps the stand-in free of "event never used" warnings.
+        internal static void Touch()
+        {
+            if (beforeAssemblyReload != null) beforeAssemblyReload();
+            if (afterAssemblyReload != null) afterAssemblyReload();
+        }
+    }
+
+    [AttributeUsage(AttributeTargets.Method)]
+    public sealed class InitializeOnLoadMethodAttribute : Attribute
+    {
+    }
+}

@@ -1,0 +1,48 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace Offtrack
+{
+    /// <summary>
+    /// Owns a native tracker. The SafeHandle reference count keeps
+    /// tracker_destroy from racing a call in flight on another thread, and its
+    /// critical finalizer destroys a tracker that was never disposed.
+    /// </summary>
+    internal sealed class TrackerHandle : SafeHandle
+    {
+        // GCHandle (as IntPtr) of the event sink given to the library as user_data.
+        IntPtr _userData;
+
+        internal TrackerHandle(IntPtr tracker)
+            : base(IntPtr.Zero, true)
+        {
+            SetHandle(tracker);
+        }
+
+        public override bool IsInvalid
+        {
+            get { return handle == IntPtr.Zero; }
+        }
+
+        internal void AttachUserData(IntPtr userData)
+        {
+            _userData = userData;
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            // No callback runs after tracker_destroy returns, so the callback is
+            // gone and user_data may be freed right after. Destroying before
+            // removing the callback lets the DROPPED events of never-mode hits
+            // still in memory reach the queue. The callback only enqueues, so
+            // this never runs inside a callback.
+            NativeMethods.tracker_destroy(handle);
+            if (_userData != IntPtr.Zero)
+            {
+                GCHandle.FromIntPtr(_userData).Free();
+                _userData = IntPtr.Zero;
+            }
+            return true;
+        }
+    }
+}

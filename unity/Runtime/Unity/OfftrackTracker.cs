@@ -1,0 +1,355 @@
+using System;
+using System.IO;
+using UnityEngine;
+#if UNITY_EDITOR
+using UnityEditor;
+#endif
+
+namespace Offtrack.Unity
+{
+    /// <summary>
+    /// Drop-in component around <see cref="Offtrack.Tracker"/>: creates the
+    /// tracker from the Inspector settings with its queue under
+    /// Application.persistentDataPath, raises its events in Update, dispatches
+    /// stored hits when the app goes to the background, passes the device's
+    /// reachability as the online hint and disposes the tracker whenever Unity
+    /// tears scripts down, so the store is never left locked.
+    /// </summary>
+    [DisallowMultipleComponent]
+    [DefaultExecutionOrder(-1000)]
+    [AddComponentMenu("Offtrack/Offtrack Tracker")]
+    public class OfftrackTracker : MonoBehaviour
+    {
+        [Header("Collector")]
+        [Tooltip("http:// or https:// base URL of the collector. A hit's query string is appended to it.")]
+        public string endpoint = "https://collect.example.com/hit";
+
+        [Tooltip("Never: sent at once, lost if undeliverable. Required: kept on disk while the collector cannot be reached. Always: kept on disk until Dispatch().")]
+        public StorageMode storageMode = StorageMode.Required;
+
+        [Tooltip("Folder of the offline queue under Application.persistentDataPath. One open tracker per folder.")]
+        public string storageFolder = "offtrack";
+
+        [Header("Limits")]
+        [Tooltip("Stored hits at most; when full the oldest is dropped.")]
+        public long maxQueueHits = 100000;
+
+        [Tooltip("Sum of the stored hits' URL bytes at most; when full the oldest is dropped.")]
+        public long maxQueueBytes = 50L * 1024 * 1024;
+
+        [Tooltip("Stored hits older than this are dropped; 0 keeps them forever.")]
+        public long maxAgeSeconds = 30L * 24 * 3600;
+
+        [Tooltip("Answers 5xx/408/429 before a hit is dropped.")]
+        public int maxAttempts = 3;
+
+        [Tooltip("Whole-request timeout in seconds (at least 1).")]
+        public int requestTimeoutSeconds = 10;
+
+        [Tooltip("Pause between two requests while the queue drains, in milliseconds.")]
+        public long sendIntervalMs = 0;
+
+        [Header("Request")]
+        [Tooltip("Query parameter carrying the time each hit was made (Unix seconds); empty turns it off.")]
+        public string timestampParam = "ts";
+
+        [Tooltip("If set, each request carries the hit's id under this name, so the collector can drop duplicates.")]
+        public string idParam = "";
+
+        [Header("Lifecycle")]
+        [Tooltip("Create the tracker in OnEnable. Turn off to set fields from code first, then call Open().")]
+        public bool openOnEnable = true;
+
+        [Tooltip("Send the stored hits when the app goes to the background (OnApplicationPause(true)).")]
+        public bool dispatchOnPause = true;
+
+        [Tooltip("Tell the tracker when Application.internetReachability says the device is offline.")]
+        public bool useReachabilityHint = true;
+
+        [Tooltip("Keep this GameObject (put it at the root of the scene) across scene loads; a later copy removes itself.")]
+        public bool persistAcrossScenes = true;
+
+        [Tooltip("Write every event to the Console.")]
+        public bool logEvents = false;
+
+        const float ReachabilityPollSeconds = 1f;
+
+        Tracker _tracker;
+        bool _duplicate;
+        bool _lastReachable;
+        float _nextReachabilityPoll;
+
+        /// <summary>The first OfftrackTracker that woke up, if it is still alive.</summary>
+        public static OfftrackTracker Instance { get; private set; }
+
+        /// <summary>The underlying tracker; null until opened and after Close().</summary>
+        public Tracker Tracker
+        {
+            get { return IsOpen ? _tracker : null; }
+        }
+
+        public bool IsOpen
+        {
+            // Tracker.DisposeAll (domain reload, Play start) may have disposed it behind our back.
+            get { return _tracker != null && !_tracker.IsDisposed; }
+        }
+
+        /// <summary>The queue directory: Application.persistentDataPath/storageFolder.</summary>
+        public string StoragePath
+        {
+            get { return Path.Combine(Application.persistentDataPath, storageFolder); }
+        }
+
+        /// <summary>Raised in Update when the collector accepted a hit.</summary>
+        public event Action<TrackerEvent> Sent;
+
+        /// <summary>Raised in Update when a hit was kept on disk for later.</summary>
+        public event Action<TrackerEvent> Stored;
+
+        /// <summary>Raised in Update when a hit was dropped; the event's Reason says why.</summary>
+        public event Action<TrackerEvent> Dropped;
+
+        /// <summary>
+        /// Sends a hit such as "event=level_start&amp;level=3". Returns false, and logs
+        /// why, if the tracker is not open or refused the hit; use
+        /// <see cref="Tracker"/> directly to get exceptions instead.
+        /// </summary>
+        public bool Send(string hit)
+        {
+            if (!IsOpen)
+            {
+                Debug.LogWarning("Offtrack: not open, hit ignored: " + hit, this);
+                return false;
+            }
+            try
+            {
+                _tracker.Send(hit);
+                return true;
+            }
+            catch (TrackerException e)
+            {
+                Debug.LogWarning("Offtrack: hit refused: " + e.Message, this);
+            }
+            catch (ArgumentException e)
+            {
+                Debug.LogWarning("Offtrack: hit refused: " + e.Message, this);
+            }
+            return false;
+        }
+
+        /// <summary>Sends every stored hit in the background.</summary>
+        public void Dispatch()
+        {
+            if (IsOpen)
+                _tracker.Dispatch();
+        }
+
+        /// <summary>Creates the tracker from the fields above, if not open yet.</summary>
+        public void Open()
+        {
+            if (IsOpen)
+                return;
+            Close();
+#if UNITY_WEBGL && !UNITY_EDITOR
+            // No threads and no file system: the library does not support WebGL.
+            Debug.LogWarning("Offtrack: WebGL is not supported; hits are ignored.", this);
+#else
+            if (string.IsNullOrEmpty(endpoint))
+            {
+                Debug.LogError("Offtrack: set the endpoint, then call Open().", this);
+                return;
+            }
+            string path = StoragePath;
+            try
+            {
+                ExcludeFromBackup(path);
+                _tracker = new Tracker(BuildConfig(path));
+            }
+            catch (Exception e)
+            {
+                Debug.LogError("Offtrack: could not create the tracker: " + e.Message, this);
+                return;
+            }
+            _tracker.Sent += OnSent;
+            _tracker.Stored += OnStored;
+            _tracker.Dropped += OnDropped;
+            // Starts the worker, so hits stored in an earlier run go out now.
+            _lastReachable = !useReachabilityHint || IsReachable();
+            _nextReachabilityPoll = Time.unscaledTime + ReachabilityPollSeconds;
+            _tracker.SetOnline(_lastReachable);
+#endif
+        }
+
+        /// <summary>Disposes the tracker: the store is closed and its lock released. Stored hits stay.</summary>
+        public void Close()
+        {
+            var tracker = _tracker;
+            if (tracker == null)
+                return;
+            _tracker = null;
+            tracker.Sent -= OnSent;
+            tracker.Stored -= OnStored;
+            tracker.Dropped -= OnDropped;
+            tracker.Dispose();
+        }
+
+        TrackerConfig BuildConfig(string path)
+        {
+            var config = new TrackerConfig(endpoint);
+            config.StoragePath = path;
+            config.Storage = storageMode;
+            config.TimestampParam = timestampParam ?? string.Empty;
+            if (!string.IsNullOrEmpty(idParam))
+                config.IdParam = idParam;
+            config.MaxQueueHits = maxQueueHits;
+            config.MaxQueueBytes = maxQueueBytes;
+            config.MaxAgeSeconds = maxAgeSeconds;
+            config.MaxAttempts = maxAttempts;
+            config.RequestTimeoutSeconds = requestTimeoutSeconds;
+            config.SendIntervalMs = sendIntervalMs;
+            return config;
+        }
+
+        static void ExcludeFromBackup(string path)
+        {
+#if UNITY_IOS && !UNITY_EDITOR
+            // iCloud backup would upload the queue; the flag covers the directory's contents.
+            Directory.CreateDirectory(path);
+            UnityEngine.iOS.Device.SetNoBackupFlag(path);
+#endif
+        }
+
+        static bool IsReachable()
+        {
+            return Application.internetReachability != NetworkReachability.NotReachable;
+        }
+
+        void Awake()
+        {
+            if (Instance != null && Instance != this && Instance.persistAcrossScenes)
+            {
+                // The scene that holds this copy was loaded again; the first one keeps the store.
+                _duplicate = true;
+                Destroy(this);
+                return;
+            }
+            if (Instance == null)
+                Instance = this;
+            if (persistAcrossScenes)
+                DontDestroyOnLoad(gameObject);
+        }
+
+        // Also runs again after a domain reload in Play mode (scripts recompiled
+        // while playing), which disposed the tracker first.
+        void OnEnable()
+        {
+            if (openOnEnable && !_duplicate)
+                Open();
+        }
+
+        void OnDisable()
+        {
+            Close();
+        }
+
+        void Update()
+        {
+            if (!IsOpen)
+                return;
+            if (useReachabilityHint && Time.unscaledTime >= _nextReachabilityPoll)
+            {
+                _nextReachabilityPoll = Time.unscaledTime + ReachabilityPollSeconds;
+                bool reachable = IsReachable();
+                if (reachable != _lastReachable)
+                {
+                    _lastReachable = reachable;
+                    _tracker.SetOnline(reachable);
+                }
+            }
+            _tracker.DispatchEvents();
+        }
+
+        void OnApplicationPause(bool paused)
+        {
+            if (!IsOpen)
+                return;
+            if (paused)
+            {
+                // The last moment mobile apps reliably get before they may be killed.
+                if (dispatchOnPause)
+                    _tracker.Dispatch();
+            }
+            else
+            {
+                _nextReachabilityPoll = 0f;
+            }
+        }
+
+        void OnApplicationQuit()
+        {
+            Close();
+        }
+
+        void OnDestroy()
+        {
+            Close();
+            if (Instance == this)
+                Instance = null;
+        }
+
+        void OnSent(TrackerEvent e)
+        {
+            if (logEvents)
+                Debug.Log("Offtrack: " + e, this);
+            var handler = Sent;
+            if (handler != null)
+                handler(e);
+        }
+
+        void OnStored(TrackerEvent e)
+        {
+            if (logEvents)
+                Debug.Log("Offtrack: " + e, this);
+            var handler = Stored;
+            if (handler != null)
+                handler(e);
+        }
+
+        void OnDropped(TrackerEvent e)
+        {
+            if (logEvents)
+                Debug.LogWarning("Offtrack: " + e, this);
+            var handler = Dropped;
+            if (handler != null)
+                handler(e);
+        }
+
+        // With "Enter Play Mode Options" skipping the domain reload, statics
+        // survive from the previous Play: trackers left open would keep their
+        // stores locked (TRACKER_ERROR_LOCKED on the next Play).
+        [RuntimeInitializeOnLoadMethod(RuntimeInitializeLoadType.SubsystemRegistration)]
+        static void ResetStatics()
+        {
+            Tracker.DisposeAll();
+            Instance = null;
+        }
+
+#if UNITY_EDITOR
+        // Runs after every domain (re)load in the Editor. A native worker thread
+        // must not call into a domain that is being unloaded, and the new domain
+        // must be able to reopen the stores.
+        [InitializeOnLoadMethod]
+        static void HookAssemblyReload()
+        {
+            AssemblyReloadEvents.beforeAssemblyReload -= DisposeBeforeReload;
+            AssemblyReloadEvents.beforeAssemblyReload += DisposeBeforeReload;
+        }
+
+        static void DisposeBeforeReload()
+        {
+            Tracker.DisposeAll();
+            Instance = null;
+        }
+#endif
+    }
+}
