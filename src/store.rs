@@ -249,8 +249,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Stored hits with ids in `from..=to`, oldest first.
-    pub fn records_between(&self, from: u64, to: u64) -> Result<Vec<Record>> {
+    /// Up to `max` stored hits with ids in `from..=to`, oldest first.
+    pub fn records_between(&self, from: u64, to: u64, max: usize) -> Result<Vec<Record>> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
         let from = from.max(inner.head);
@@ -265,6 +265,9 @@ impl Store {
                 .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
             if let Some(record) = Record::decode(&key, &value) {
                 out.push(record);
+            }
+            if out.len() >= max {
+                break;
             }
         }
         Ok(out)

@@ -440,23 +440,34 @@ fn report_stored(
     upto: u64,
     failure: Option<(String, u16)>,
 ) {
-    if upto < from {
-        return;
-    }
-    let arrivals = store.records_between(from, upto).unwrap_or_else(|e| {
-        note_error(shared, &e);
-        Vec::new()
-    });
-    if arrivals.is_empty() {
-        return;
-    }
-    let (reason, status) = failure.unwrap_or_else(|| (stored_reason(shared), 0));
-    for record in arrivals {
-        shared.stats.stored.fetch_add(1, Ordering::Relaxed);
-        let url = shared.request_url(&record.url, record.id, record.created_ms, true);
-        shared
-            .events
-            .emit(&Event::stored(record.id, url, status, reason.clone()));
+    // In chunks, so a burst of arrivals never holds the store's lock (and
+    // with it a caller's tracker_send) for long.
+    const CHUNK: usize = 256;
+    let mut next = from;
+    let mut why: Option<(String, u16)> = None;
+    while next <= upto {
+        let arrivals = store
+            .records_between(next, upto, CHUNK)
+            .unwrap_or_else(|e| {
+                note_error(shared, &e);
+                Vec::new()
+            });
+        let Some(last) = arrivals.last() else { return };
+        next = last.id + 1;
+        let (reason, status) = why
+            .get_or_insert_with(|| {
+                failure
+                    .clone()
+                    .unwrap_or_else(|| (stored_reason(shared), 0))
+            })
+            .clone();
+        for record in arrivals {
+            shared.stats.stored.fetch_add(1, Ordering::Relaxed);
+            let url = shared.request_url(&record.url, record.id, record.created_ms, true);
+            shared
+                .events
+                .emit(&Event::stored(record.id, url, status, reason.clone()));
+        }
     }
 }
 
