@@ -2,7 +2,7 @@
 # fresh machine with the Rust toolchain, gcc and python3.
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-c test-python test-unity build-unity-plugins header-check clean
+.PHONY: all build demo test test-rust test-c test-python test-unity test-cpp stage-unreal build-unity-plugins header-check clean
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build header-check test-rust test-c test-python test-unity
+test: build header-check test-rust test-c test-python test-unity test-cpp
 	@echo "== all suites passed"
 
 test-rust:
@@ -26,6 +26,13 @@ test-python: build
 
 test-unity: build
 	bash tests/unity/run.sh
+
+test-cpp: build
+	bash tests/cpp/run.sh
+
+# Builds in its own target directory (a second full build): not part of `test`.
+stage-unreal: build
+	bash unreal/stage.sh
 
 build-unity-plugins: build
 	bash unity/build-plugins.sh

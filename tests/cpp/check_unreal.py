@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Static checks of the Unreal plugin in unreal/Offtrack (no engine needed).
+
+- Offtrack.uplugin is valid JSON with the fields the engine reads, and every
+  module it lists has Source/<Name>/<Name>.Build.cs.
+- The Build.cs files and the module's library path point at exactly the files
+  that `unreal/stage.sh --list` says staging produces, and the Android UPL
+  copies those files.
+- Reflection basics UnrealHeaderTool would reject: a header with UCLASS,
+  USTRUCT or UENUM includes its .generated.h last; one GENERATED_BODY per type.
+- The analytics provider declares every pure virtual of IAnalyticsProvider
+  (UE 5.x) and the subsystem the Initialize/Deinitialize overrides.
+Prints "N passed, M failed" last; exits non-zero on a failure.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "unreal" / "Offtrack"
+THIRD_PARTY = PLUGIN / "Source" / "ThirdParty" / "OfftrackLibrary"
+
+passed = 0
+failed = 0
+
+
+def check(ok: bool, what: str, detail: str = "") -> None:
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {what}")
+    else:
+        failed += 1
+        print(f"FAIL {what}" + (f" -- {detail}" if detail else ""))
+
+
+def strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"//[^\n]*", " ", text)
+
+
+def norm(path: str) -> str:
+    return os.path.normpath(path).replace(os.sep, "/")
+
+
+# ------------------------------------------------------------------ uplugin
+uplugin_path = PLUGIN / "Offtrack.uplugin"
+try:
+    uplugin = json.loads(uplugin_path.read_text(encoding="utf-8"))
+    check(True, "Offtrack.uplugin is valid JSON")
+except (OSError, ValueError) as e:
+    uplugin = {}
+    check(False, "Offtrack.uplugin is valid JSON", str(e))
+
+check(uplugin.get("FileVersion") == 3, "uplugin FileVersion is 3")
+check(isinstance(uplugin.get("Version"), int), "uplugin Version is an integer")
+for key in ("VersionName", "FriendlyName", "Description", "Category"):
+    check(isinstance(uplugin.get(key), str) and uplugin.get(key) != "", f"uplugin has {key}")
+check(uplugin.get("CanContainContent") is False, "uplugin CanContainContent is false (code only)")
+
+KNOWN_TYPES = {"Runtime", "RuntimeNoCommandlet", "RuntimeAndProgram", "ClientOnly", "ServerOnly",
+               "Editor", "EditorNoCommandlet", "Developer", "DeveloperTool", "UncookedOnly"}
+KNOWN_PHASES = {"EarliestPossible", "PostConfigInit", "PostSplashScreen", "PreEarlyLoadingScreen",
+                "PreLoadingScreen", "PreDefault", "Default", "PostDefault", "PostEngineInit", "None"}
+KNOWN_PLATFORMS = {"Win64", "Mac", "Linux", "LinuxArm64", "Android", "IOS", "TVOS", "VisionOS"}
+modules = uplugin.get("Modules", [])
+check(isinstance(modules, list) and len(modules) >= 1, "uplugin lists modules")
+for module in modules if isinstance(modules, list) else []:
+    name = module.get("Name", "")
+    check(module.get("Type") in KNOWN_TYPES, f"module {name}: Type {module.get('Type')!r}")
+    check(module.get("LoadingPhase") in KNOWN_PHASES, f"module {name}: LoadingPhase {module.get('LoadingPhase')!r}")
+    allow = module.get("PlatformAllowList", [])
+    check(set(allow) <= KNOWN_PLATFORMS, f"module {name}: PlatformAllowList names known platforms", str(allow))
+    check((PLUGIN / "Source" / name / f"{name}.Build.cs").is_file(), f"module {name}: Source/{name}/{name}.Build.cs exists")
+    check("WhitelistPlatforms" not in module, f"module {name}: no UE4-only WhitelistPlatforms")
+
+# ------------------------------------------------------------------ Build.cs
+build_files = sorted(PLUGIN.glob("Source/**/*.Build.cs"))
+check(len(build_files) == 2, "two Build.cs files (runtime and third-party module)",
+      ", ".join(str(p.relative_to(PLUGIN)) for p in build_files))
+for path in build_files:
+    name = path.name[: -len(".Build.cs")]
+    code = strip_comments(path.read_text(encoding="utf-8"))
+    check(re.search(rf"public\s+class\s+{name}\s*:\s*ModuleRules", code) is not None,
+          f"{path.name}: class {name} : ModuleRules")
+    check(re.search(rf"public\s+{name}\s*\(\s*ReadOnlyTargetRules\s+Target\s*\)\s*:\s*base\s*\(\s*Target\s*\)", code) is not None,
+          f"{path.name}: constructor takes ReadOnlyTargetRules")
+    check(code.count("{") == code.count("}"), f"{path.name}: braces balance")
+
+runtime_build = strip_comments((PLUGIN / "Source" / "Offtrack" / "Offtrack.Build.cs").read_text(encoding="utf-8"))
+check('"OfftrackLibrary"' in runtime_build, "Offtrack.Build.cs depends on OfftrackLibrary")
+check(re.search(r"bEnableExceptions\s*=\s*true", runtime_build) is not None,
+      "Offtrack.Build.cs enables exceptions (offtrack.hpp throws offtrack::Error)")
+for dep in ("Core", "CoreUObject", "Engine", "DeveloperSettings", "Analytics", "Projects"):
+    check(f'"{dep}"' in runtime_build, f"Offtrack.Build.cs depends on {dep}")
+
+lib_build = strip_comments((THIRD_PARTY / "OfftrackLibrary.Build.cs").read_text(encoding="utf-8"))
+check(re.search(r"Type\s*=\s*ModuleType\.External", lib_build) is not None, "OfftrackLibrary is ModuleType.External")
+
+# --------------------------------------------- paths against stage.sh --list
+listing = subprocess.run(["bash", str(ROOT / "unreal" / "stage.sh"), "--list"], capture_output=True, text=True)
+staged = [line.strip() for line in listing.stdout.splitlines() if line.strip()]
+check(listing.returncode == 0 and len(staged) > 0, "unreal/stage.sh --list runs", listing.stderr.strip())
+staged_set = set(staged)
+
+referenced = re.findall(r'PluginFile\(\s*"([^"]+)"\s*\)', lib_build)
+check(len(referenced) > 0, "OfftrackLibrary.Build.cs names its files with PluginFile(...)")
+used = set()
+for rel in referenced:
+    under = [s for s in staged if s.startswith(rel.rstrip("/") + "/")]
+    if rel in staged_set:
+        used.add(rel)
+        check(True, f"Build.cs path is staged: {rel}")
+    elif under:
+        used.update(under)
+        check(True, f"Build.cs directory holds staged files: {rel}")
+    else:
+        check((PLUGIN / rel).is_file(), f"Build.cs path exists in the plugin: {rel}")
+for rel in staged:
+    check(rel in used, f"staged file is used by OfftrackLibrary.Build.cs: {rel}")
+
+platforms = {
+    "Win64": "/Win64/", "Mac": "/Mac/", "Linux": "/Linux/", "LinuxArm64": "/LinuxArm64/",
+    "Android": "/Android/", "IOS": "/IOS/",
+}
+blocks = re.split(r"UnrealTargetPlatform\.", lib_build)[1:]
+for platform, marker in platforms.items():
+    block = next((b for b in blocks if re.match(rf"{platform}\b", b)), None)
+    check(block is not None and marker in block, f"OfftrackLibrary.Build.cs has a branch for {platform} with its files")
+
+# Desktop platforms load the library explicitly from the same place.
+module_cpp = strip_comments((PLUGIN / "Source" / "Offtrack" / "Private" / "OfftrackModule.cpp").read_text(encoding="utf-8"))
+loaded = re.findall(r'OFFTRACK_LIBRARY_PATH\s+TEXT\("([^"]+)"\)', module_cpp)
+check(len(loaded) == 4, "OfftrackModule.cpp names the library of Win64, Mac, Linux and LinuxArm64", str(loaded))
+for rel in loaded:
+    check(rel in staged_set, f"OfftrackModule.cpp loads a staged file: {rel}")
+
+# Android: the UPL copies the staged .so of each ABI into the APK.
+upl_path = THIRD_PARTY / "OfftrackLibrary_UPL.xml"
+try:
+    upl = ET.parse(upl_path).getroot()
+    check(True, "OfftrackLibrary_UPL.xml is well-formed XML")
+except (OSError, ET.ParseError) as e:
+    upl = None
+    check(False, "OfftrackLibrary_UPL.xml is well-formed XML", str(e))
+if upl is not None:
+    copies = upl.findall("./resourceCopies/copyFile")
+    check(len(copies) == 1, "the UPL copies one library per architecture")
+    android_abis = sorted({PurePosixPath(s).parent.name for s in staged if "/Android/" in s})
+    check(android_abis == ["arm64-v8a", "x86_64"], "Android ABIs staged", str(android_abis))
+    for copy in copies:
+        for abi in android_abis:
+            src = copy.get("src", "").replace("$S(PluginDir)", str(THIRD_PARTY)).replace("$S(Architecture)", abi)
+            rel = norm(os.path.relpath(norm(src), str(PLUGIN)))
+            check(rel in staged_set, f"UPL copies a staged file for {abi}: {rel}")
+            dst = copy.get("dst", "").replace("$S(Architecture)", abi)
+            check(dst == f"$S(BuildDir)/libs/{abi}/libofftrack.so", f"UPL packs it as lib/{abi}/libofftrack.so", dst)
+    check(upl.find("./soLoadLibrary/loadLibrary[@name='offtrack']") is not None, "the UPL loads libofftrack before the game")
+
+# -------------------------------------------------- UnrealHeaderTool basics
+for header in sorted(PLUGIN.glob("Source/Offtrack/**/*.h")):
+    text = strip_comments(header.read_text(encoding="utf-8"))
+    types = len(re.findall(r"^\s*(UCLASS|USTRUCT)\s*\(", text, flags=re.M))
+    enums = len(re.findall(r"^\s*UENUM\s*\(", text, flags=re.M))
+    if types + enums == 0:
+        check(".generated.h" not in text, f"{header.name}: no .generated.h without reflected types")
+        continue
+    includes = re.findall(r'^\s*#\s*include\s+[<"]([^>"]+)[>"]', text, flags=re.M)
+    check(bool(includes) and includes[-1] == f"{header.stem}.generated.h",
+          f"{header.name}: includes {header.stem}.generated.h last", str(includes[-1:]))
+    check(len(re.findall(r"\bGENERATED_BODY\s*\(\s*\)", text)) == types,
+          f"{header.name}: one GENERATED_BODY() per UCLASS/USTRUCT")
+
+settings_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackSettings.h").read_text(encoding="utf-8"))
+check(re.search(r'UCLASS\(\s*Config\s*=\s*Game\s*,\s*defaultconfig\s*,\s*meta\s*=\s*\(\s*DisplayName\s*=\s*"Offtrack"\s*\)\s*\)', settings_h) is not None,
+      "UOfftrackSettings: UCLASS(Config=Game, defaultconfig, meta=(DisplayName=...))")
+check(re.search(r"class\s+OFFTRACK_API\s+UOfftrackSettings\s*:\s*public\s+UDeveloperSettings", settings_h) is not None,
+      "UOfftrackSettings derives from UDeveloperSettings")
+config_props = re.findall(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere", settings_h)
+check(len(config_props) == len(re.findall(r"UPROPERTY\(", settings_h)), "every settings property is Config, EditAnywhere")
+
+subsystem_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackSubsystem.h").read_text(encoding="utf-8"))
+check(re.search(r"class\s+OFFTRACK_API\s+UOfftrackSubsystem\s*:\s*public\s+UGameInstanceSubsystem", subsystem_h) is not None,
+      "UOfftrackSubsystem derives from UGameInstanceSubsystem")
+check(re.search(r"virtual\s+void\s+Initialize\s*\(\s*FSubsystemCollectionBase\s*&\s*\w+\s*\)\s*override", subsystem_h) is not None,
+      "UOfftrackSubsystem overrides Initialize(FSubsystemCollectionBase&)")
+check(re.search(r"virtual\s+void\s+Deinitialize\s*\(\s*\)\s*override", subsystem_h) is not None,
+      "UOfftrackSubsystem overrides Deinitialize()")
+for fn in ("SendHit", "Dispatch", "Flush", "SetStorageMode", "GetOfflineCount", "DeleteOfflineHits"):
+    check(re.search(r"UFUNCTION\(\s*Blueprint(Callable|Pure)[^)]*\)\s*[\w:<> ]+\b" + fn + r"\s*\(", subsystem_h) is not None,
+          f"UOfftrackSubsystem::{fn} is a Blueprint node")
+for delegate in ("OnHitSent", "OnHitStored", "OnHitDropped"):
+    check(re.search(r"UPROPERTY\(\s*BlueprintAssignable[^)]*\)\s*FOfftrackHitEvent\s+" + delegate + r"\s*;", subsystem_h) is not None,
+          f"UOfftrackSubsystem::{delegate} is BlueprintAssignable")
+
+provider_h = strip_comments((PLUGIN / "Source/Offtrack/Private/OfftrackAnalyticsProvider.h").read_text(encoding="utf-8"))
+pure_virtuals = {
+    "StartSession": r"bool\s+StartSession\s*\(\s*const\s+TArray<FAnalyticsEventAttribute>\s*&\s*\w+\s*\)",
+    "EndSession": r"void\s+EndSession\s*\(\s*\)",
+    "GetSessionID": r"FString\s+GetSessionID\s*\(\s*\)\s*const",
+    "SetSessionID": r"bool\s+SetSessionID\s*\(\s*const\s+FString\s*&\s*\w+\s*\)",
+    "FlushEvents": r"void\s+FlushEvents\s*\(\s*\)",
+    "SetUserID": r"void\s+SetUserID\s*\(\s*const\s+FString\s*&\s*\w+\s*\)",
+    "GetUserID": r"FString\s+GetUserID\s*\(\s*\)\s*const",
+    "RecordEvent": r"void\s+RecordEvent\s*\(\s*const\s+FString\s*&\s*\w+\s*,\s*const\s+TArray<FAnalyticsEventAttribute>\s*&\s*\w+\s*\)",
+}
+for fn, signature in pure_virtuals.items():
+    check(re.search(r"virtual\s+" + signature + r"\s*override\s*;", provider_h) is not None,
+          f"FOfftrackAnalyticsProvider overrides IAnalyticsProvider::{fn}")
+# Pure virtuals of IAnalyticsProvider since UE 5.4 (of IAnalyticsProviderET before).
+since_54 = {
+    "SetDefaultEventAttributes": r"void\s+SetDefaultEventAttributes\s*\(\s*TArray<FAnalyticsEventAttribute>\s*&&\s*\w+\s*\)",
+    "GetDefaultEventAttributesSafe": r"TArray<FAnalyticsEventAttribute>\s+GetDefaultEventAttributesSafe\s*\(\s*\)\s*const",
+    "GetDefaultEventAttributeCount": r"int32\s+GetDefaultEventAttributeCount\s*\(\s*\)\s*const",
+    "GetDefaultEventAttribute": r"FAnalyticsEventAttribute\s+GetDefaultEventAttribute\s*\(\s*int\s+\w+\s*\)\s*const",
+}
+for fn, signature in since_54.items():
+    check(re.search(r"virtual\s+" + signature + r"\s*OFFTRACK_DEFAULT_ATTRIBUTES_OVERRIDE\s*;", provider_h) is not None,
+          f"FOfftrackAnalyticsProvider implements {fn} (pure virtual since UE 5.4)")
+
+module_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackModule.h").read_text(encoding="utf-8"))
+check(re.search(r"TSharedPtr<IAnalyticsProvider>\s+CreateAnalyticsProvider\s*\(\s*const\s+FAnalyticsProviderConfigurationDelegate\s*&\s*\w+\s*\)\s*const\s+override", module_h) is not None,
+      "FOfftrackModule overrides IAnalyticsProviderModule::CreateAnalyticsProvider(...) const")
+check(re.search(r"IMPLEMENT_MODULE\(\s*FOfftrackModule\s*,\s*Offtrack\s*\)", module_cpp) is not None,
+      "IMPLEMENT_MODULE(FOfftrackModule, Offtrack) matches the uplugin module name")
+
+# ----------------------------------------- the staged host library, if any
+host_so = PLUGIN / "Binaries/ThirdParty/OfftrackLibrary/Linux/x86_64-unknown-linux-gnu/libofftrack.so"
+if host_so.is_file():
+    try:
+        dyn = subprocess.run(["readelf", "-d", str(host_so)], capture_output=True, text=True).stdout
+        check("Library soname: [libofftrack.so]" in dyn, "staged Linux library has SONAME libofftrack.so")
+    except OSError:
+        print("skip staged Linux library SONAME (readelf not found)")
+else:
+    print("skip staged Linux library checks (run unreal/stage.sh to stage it)")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(0 if failed == 0 else 1)
