@@ -120,14 +120,7 @@ pub fn normalize_hit(
             return Err(Error::invalid("hit has no parameters"));
         }
         let base = &endpoint.url;
-        let separator = if !base.contains('?') {
-            "?"
-        } else if base.ends_with('?') || base.ends_with('&') {
-            ""
-        } else {
-            "&"
-        };
-        format!("{base}{separator}{}", percent_encode(query))
+        format!("{base}{}{}", query_separator(base), percent_encode(query))
     };
     for name in [timestamp_param, id_param] {
         if !name.is_empty() && has_param(&url, name) {
@@ -154,13 +147,48 @@ fn added_params_len(name: &str, value_len: usize) -> usize {
 }
 
 /// Whether the query of `url` has a parameter called `name`.
+/// Names are compared percent-decoded, as the collector will see them, so
+/// `t%73=1` counts as `ts`.
 fn has_param(url: &str, name: &str) -> bool {
     let Some((_, query)) = url.split_once('?') else {
         return false;
     };
-    query
-        .split('&')
-        .any(|pair| pair.split('=').next() == Some(name))
+    query.split('&').any(|pair| {
+        let raw = pair.split('=').next().unwrap_or("");
+        percent_decode(raw).as_deref() == Some(name.as_bytes())
+    })
+}
+
+/// What joins another parameter to `url`: `?` if it has no query yet,
+/// nothing if the query is empty or ends with `&`, else `&`. Only the first
+/// `?` starts the query; a later one is part of a value.
+fn query_separator(url: &str) -> &'static str {
+    match url.split_once('?') {
+        None => "?",
+        Some((_, query)) if query.is_empty() || query.ends_with('&') => "",
+        Some(_) => "&",
+    }
+}
+
+/// Decodes valid `%XX` escapes; anything else is kept as it is.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes[i] == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if escaped {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// Percent-encodes every byte that may not stand in a URL. Reserved
@@ -194,16 +222,7 @@ pub fn build_url(
         if name.is_empty() {
             continue;
         }
-        let separator = if !url.contains('?') {
-            '?'
-        } else if url.ends_with('?') || url.ends_with('&') {
-            '\0'
-        } else {
-            '&'
-        };
-        if separator != '\0' {
-            url.push(separator);
-        }
+        url.push_str(query_separator(&url));
         url.push_str(name);
         url.push('=');
         url.push_str(&value.to_string());
@@ -258,6 +277,28 @@ mod tests {
         }
         let long = "a=".to_string() + &"x".repeat(200);
         assert!(normalize_hit(&long, &e, "ts", "", 100).is_err());
+    }
+
+    #[test]
+    fn question_mark_in_a_value_keeps_the_params() {
+        let e = ep("http://h/c");
+        let url = normalize_hit("q=why?", &e, "ts", "", 8192).unwrap();
+        assert_eq!(
+            build_url(&url, Some(("ts", 5)), None),
+            "http://h/c?q=why?&ts=5"
+        );
+        assert_eq!(
+            build_url("http://h/c?", Some(("ts", 5)), None),
+            "http://h/c?ts=5"
+        );
+    }
+
+    #[test]
+    fn encoded_names_cannot_smuggle_params() {
+        let e = ep("http://h/c");
+        assert!(normalize_hit("a=1&t%73=5", &e, "ts", "", 8192).is_err());
+        assert!(normalize_hit("a=1&%69d=5", &e, "ts", "id", 8192).is_err());
+        assert!(normalize_hit("a=1&t%7=5", &e, "ts", "", 8192).is_ok());
     }
 
     #[test]

@@ -57,6 +57,16 @@ built_files() {
     esac
 }
 
+# Prints the highest GLIBC_ symbol version a staged Linux library needs, for
+# information: Unreal's Linux toolchain targets glibc 2.17, and a library built
+# against a newer glibc does not load on older systems.
+report_glibc() {
+    local need
+    command -v objdump >/dev/null || { echo "glibc check skipped (objdump not found)"; return 0; }
+    need=$(objdump -T "$1" 2>/dev/null | grep -o 'GLIBC_[0-9][0-9.]*' | sort -u -V | tail -n 1 || true)
+    echo "$1 needs ${need:-no versioned glibc symbols (or objdump cannot read it)}; Unreal's Linux toolchain targets GLIBC_2.17"
+}
+
 if [[ ${1:-} == --list ]]; then
     {
         for t in "${all_targets[@]}"; do staged_files "$t"; done
@@ -131,6 +141,7 @@ for t in "${targets[@]}"; do
             mkdir -p "$(dirname "$plugin/$rel")"
             cp "$from" "$plugin/$rel"
             echo "staged $plugin/$rel"
+            if [[ $t == *-linux-gnu ]]; then report_glibc "$plugin/$rel"; fi
         fi
         i=$((i + 1))
     done <<<"$files"

@@ -9,7 +9,8 @@
 - Reflection basics UnrealHeaderTool would reject: a header with UCLASS,
   USTRUCT or UENUM includes its .generated.h last; one GENERATED_BODY per type.
 - The analytics provider declares every pure virtual of IAnalyticsProvider
-  (UE 5.x) and the subsystem the Initialize/Deinitialize overrides.
+  (UE 5.x) and keeps the base RecordEvent/StartSession overloads visible; the
+  subsystem declares the Initialize/Deinitialize overrides.
 Prints "N passed, M failed" last; exits non-zero on a failure.
 """
 import json
@@ -211,6 +212,11 @@ pure_virtuals = {
 for fn, signature in pure_virtuals.items():
     check(re.search(r"virtual\s+" + signature + r"\s*override\s*;", provider_h) is not None,
           f"FOfftrackAnalyticsProvider overrides IAnalyticsProvider::{fn}")
+# UE 5.7 adds a virtual RecordEvent overload; overriding one overload without
+# these hides the others, which -Woverloaded-virtual turns into an error.
+for fn in ("RecordEvent", "StartSession"):
+    check(re.search(r"using\s+IAnalyticsProvider::" + fn + r"\s*;", provider_h) is not None,
+          f"FOfftrackAnalyticsProvider keeps the base overloads of {fn} visible (using)")
 # Pure virtuals of IAnalyticsProvider since UE 5.4 (of IAnalyticsProviderET before).
 since_54 = {
     "SetDefaultEventAttributes": r"void\s+SetDefaultEventAttributes\s*\(\s*TArray<FAnalyticsEventAttribute>\s*&&\s*\w+\s*\)",
@@ -236,6 +242,14 @@ if host_so.is_file():
         check("Library soname: [libofftrack.so]" in dyn, "staged Linux library has SONAME libofftrack.so")
     except OSError:
         print("skip staged Linux library SONAME (readelf not found)")
+    try:
+        # Information only: Unreal's Linux toolchain targets glibc 2.17.
+        symbols = subprocess.run(["objdump", "-T", str(host_so)], capture_output=True, text=True).stdout
+        versions = {tuple(int(n) for n in v.split(".")) for v in re.findall(r"GLIBC_([0-9]+(?:\.[0-9]+)*)", symbols)}
+        if versions:
+            print(f"info staged Linux library needs GLIBC_{'.'.join(map(str, max(versions)))} (Unreal targets GLIBC_2.17)")
+    except OSError:
+        print("skip staged Linux library glibc version (objdump not found)")
 else:
     print("skip staged Linux library checks (run unreal/stage.sh to stage it)")
 

@@ -33,6 +33,11 @@
 class FOfftrackAnalyticsProvider final : public IAnalyticsProvider
 {
 public:
+	// Keeps the base overloads visible: UE 5.7 adds a virtual RecordEvent
+	// overload, and hiding it trips -Woverloaded-virtual (an error in UE clang builds).
+	using IAnalyticsProvider::RecordEvent;
+	using IAnalyticsProvider::StartSession;
+
 	FOfftrackAnalyticsProvider(std::shared_ptr<offtrack::Tracker> InTracker, std::vector<std::string> ReservedNames);
 	virtual ~FOfftrackAnalyticsProvider();
 

@@ -1,6 +1,7 @@
 #include "OfftrackModule.h"
 
 #include "Async/Async.h"
+#include "HAL/FileManager.h"
 #include "HAL/PlatformProcess.h"
 #include "Interfaces/IPluginManager.h"
 #include "Misc/Paths.h"
@@ -16,7 +17,9 @@ IMPLEMENT_MODULE(FOfftrackModule, Offtrack)
 
 // Where unreal/stage.sh puts the shared library, relative to the plugin
 // directory. Desktop platforms load it from there before the first call
-// (delay-loaded); Android loads it from the APK and iOS links it statically.
+// (delay-loaded where the platform supports it, as on Win64; on Linux the
+// module already needs it to load); Android loads it from the APK and iOS
+// links it statically.
 #if PLATFORM_WINDOWS
 #define OFFTRACK_LIBRARY_PATH TEXT("Binaries/ThirdParty/OfftrackLibrary/Win64/offtrack.dll")
 #elif PLATFORM_MAC
@@ -161,7 +164,13 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 		return nullptr;
 	}
 
-	const FString StorageDirectory = FPaths::ConvertRelativePathToFull(FPaths::Combine(FPaths::ProjectSavedDir(), Settings->StorageDirectory));
+	// The library opens the directory with plain OS calls, so it needs the
+	// real path: on iOS and Android the engine's own paths (ProjectSavedDir)
+	// are mapped by its file layer and mean nothing to the OS as they are.
+	const FString SavedSubdirectory = FPaths::Combine(FPaths::ProjectSavedDir(), Settings->StorageDirectory);
+	const FString StorageDirectory = IFileManager::Get().ConvertToAbsolutePathForExternalAppForWrite(*SavedSubdirectory);
+	// Created through the engine path, which the file layer maps the same way on every platform.
+	IFileManager::Get().MakeDirectory(*SavedSubdirectory, true);
 	try
 	{
 		std::shared_ptr<offtrack::Tracker> Tracker = std::make_shared<offtrack::Tracker>(MakeConfig(*Settings, StorageDirectory));

@@ -20,7 +20,11 @@ void UOfftrackSubsystem::Initialize(FSubsystemCollectionBase& Collection)
 	}
 	bActive = true;
 	Module.AddListener(this);
-	WillEnterBackgroundHandle = FCoreDelegates::ApplicationWillEnterBackgroundDelegate.AddUObject(this, &UOfftrackSubsystem::HandleWillEnterBackground);
+	// Both: on iOS WillEnterBackground comes from an async task, possibly off
+	// the game thread and just before the app is suspended, while
+	// WillDeactivate runs on the game thread and iOS waits for it.
+	WillDeactivateHandle = FCoreDelegates::ApplicationWillDeactivateDelegate.AddUObject(this, &UOfftrackSubsystem::HandleLeavingForeground);
+	WillEnterBackgroundHandle = FCoreDelegates::ApplicationWillEnterBackgroundDelegate.AddUObject(this, &UOfftrackSubsystem::HandleLeavingForeground);
 }
 
 void UOfftrackSubsystem::Deinitialize()
@@ -28,6 +32,8 @@ void UOfftrackSubsystem::Deinitialize()
 	// Events already queued for the game thread find bActive false and are
 	// not broadcast into a game instance that is going away.
 	bActive = false;
+	FCoreDelegates::ApplicationWillDeactivateDelegate.Remove(WillDeactivateHandle);
+	WillDeactivateHandle.Reset();
 	FCoreDelegates::ApplicationWillEnterBackgroundDelegate.Remove(WillEnterBackgroundHandle);
 	WillEnterBackgroundHandle.Reset();
 	if (FOfftrackModule::IsAvailable())
@@ -120,12 +126,27 @@ void UOfftrackSubsystem::BroadcastEvent(const FOfftrackEvent& Event)
 	}
 }
 
-void UOfftrackSubsystem::HandleWillEnterBackground()
+void UOfftrackSubsystem::HandleLeavingForeground()
 {
-	// The OS may end a backgrounded app without warning: send what is stored now.
-	if (GetDefault<UOfftrackSettings>()->bDispatchOnEnterBackground)
+	// The OS may end a backgrounded app without warning: send what is stored
+	// now. Best effort: a suspended app's worker may not get to send.
+	if (!Tracker || !GetDefault<UOfftrackSettings>()->bDispatchOnEnterBackground)
 	{
-		Run(TEXT("Dispatch (entering background)"), [](offtrack::Tracker& T) { T.dispatch(); });
+		return;
+	}
+	try
+	{
+		Tracker->dispatch(); // thread-safe; returns at once
+	}
+	catch (const offtrack::Error& Failure)
+	{
+		const FString Message = OfftrackConvert::FromUtf8(Failure.what());
+		UE_LOG(LogOfftrack, Warning, TEXT("Offtrack Dispatch (leaving the foreground) failed: %s"), *Message);
+		// LastError is game-thread state; this handler may run elsewhere.
+		if (IsInGameThread())
+		{
+			LastError = Message;
+		}
 	}
 }
 

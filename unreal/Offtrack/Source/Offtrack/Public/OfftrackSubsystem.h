@@ -90,10 +90,11 @@ public:
 	void BroadcastEvent(const FOfftrackEvent& Event);
 
 private:
-	void HandleWillEnterBackground();
+	void HandleLeavingForeground();
 	bool Run(const TCHAR* Operation, TFunctionRef<void(offtrack::Tracker&)> Body) const;
 
 	std::shared_ptr<offtrack::Tracker> Tracker;
+	FDelegateHandle WillDeactivateHandle;
 	FDelegateHandle WillEnterBackgroundHandle;
 	mutable FString LastError;
 	bool bActive = false;
