@@ -135,7 +135,8 @@ impl Config {
                     let name = string(key, value)?;
                     config.storage = StorageMode::from_name(name).ok_or_else(|| {
                         Error::config(format!(
-                            "config key 'storage' must be \"never\", \"required\" or \"always\", not {value}"
+                            "config key 'storage' must be \"never\", \"required\" or \"always\", not {}",
+                            shown(value)
                         ))
                     })?;
                 }
@@ -218,7 +219,8 @@ fn integer(key: &str, value: &Value, min: u64, max: u64) -> Result<u64> {
     match value.as_u64() {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(Error::config(format!(
-            "config key '{key}' must be an integer from {min} to {max}, not {value}"
+            "config key '{key}' must be an integer from {min} to {max}, not {}",
+            shown(value)
         ))),
     }
 }
@@ -269,6 +271,11 @@ fn headers(value: &Value) -> Result<Vec<(String, String)>> {
         headers.push((name.clone(), text.to_owned()));
     }
     Ok(headers)
+}
+
+/// A config value as it may appear in a message: shortened.
+fn shown(value: &Value) -> String {
+    crate::result::truncate_for_message(&value.to_string())
 }
 
 fn kind(value: &Value) -> &'static str {

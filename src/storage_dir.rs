@@ -4,7 +4,8 @@
 //!
 //! Layout of `storage_path/`: `LOCK` (held with `flock` while a tracker is
 //! open), `FORMAT` (store format version), `OPT_OUT` (present while the user
-//! has opted out), `queue/` (the fjall database), `damaged-<ms>/` (queues
+//! has opted out), `IDS` (floor for new hit ids, kept outside the database
+//! so ids stay unique when the database is replaced), `queue/` (the fjall database), `damaged-<ms>/` (queues
 //! that could not be opened, kept for inspection, never deleted by us).
 //! The queue's contents are `store`'s business, not this module's.
 
@@ -130,6 +131,19 @@ impl StorageDir {
         }
     }
 
+    /// The lowest id the queue may hand out (0 if never recorded).
+    pub fn id_floor(&self) -> u64 {
+        fs::read_to_string(self.path.join("IDS"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Records the lowest id the queue may hand out from now on.
+    pub fn set_id_floor(&self, floor: u64) -> Result<()> {
+        write_atomically(&self.path.join("IDS"), &format!("{floor}\n"))
+    }
+
     /// Renames a queue that cannot be opened to `damaged-<ms>` and returns the new path.
     pub fn move_aside(&self, now_ms: u64) -> Result<PathBuf> {
         let target = self.path.join(format!("damaged-{now_ms}"));
@@ -140,6 +154,26 @@ impl StorageDir {
             ))
         })?;
         Ok(target)
+    }
+}
+
+/// Makes the queue's directories 0700 and files 0600. fjall creates them
+/// with the process umask; a library must not change the process-wide umask.
+/// Files fjall creates later sit inside these owner-only directories.
+pub fn restrict_permissions(path: &Path) {
+    let Ok(entries) = fs::read_dir(path) else {
+        return;
+    };
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            restrict_permissions(&entry.path());
+        } else if kind.is_file() {
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600));
+        }
     }
 }
 

@@ -23,7 +23,12 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use parking_lot::Mutex;
 use std::path::Path;
 
+/// Memtables are rotated by us at this size (see `note_written`).
 const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+/// fjall's own rotation trigger, only a safety net far above ours.
+const FJALL_MEMTABLE_LIMIT: u64 = 32 * 1024 * 1024;
+/// Rough memtable cost of one removal.
+const TOMBSTONE_BYTES: u64 = 24;
 const CACHE_BYTES: u64 = 1024 * 1024;
 /// fjall's minimum: sealed journals beyond this force their memtables to flush.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
@@ -53,6 +58,8 @@ struct Inner {
     next_position: u64,
     next_offset: u64,
     written: u64,
+    /// Bytes inserted since the memtable was last rotated.
+    since_rotation: u64,
     /// A write failed; reopen before the next use (fjall poisons itself).
     broken: bool,
     closed: bool,
@@ -82,10 +89,14 @@ impl Store {
     /// fjall cannot read is moved aside and a fresh one started.
     pub fn open(dir: StorageDir, now_ms: u64) -> Result<(Store, OpenReport)> {
         let mut report = OpenReport { moved_aside: None };
+        let mut id_floor = dir.id_floor();
         let open = match open_db(&dir.queue_path()) {
             Ok(open) => open,
             Err(e) if is_damage(&e) => {
                 report.moved_aside = Some(dir.move_aside(now_ms)?);
+                // Ids handed out since the floor was last written are
+                // unknown; skipping 2^32 keeps the new ones unique.
+                id_floor = id_floor.saturating_add(1 << 32);
                 open_db(&dir.queue_path())
                     .map_err(|e| storage_error(&dir.queue_path(), "open", &e))?
             }
@@ -102,11 +113,18 @@ impl Store {
             next_position: 0,
             next_offset: 0,
             written: 0,
+            since_rotation: 0,
             broken: false,
             closed: false,
         };
         load_state(&mut inner, &open).map_err(|e| storage_error(&dir.queue_path(), "read", &e))?;
+        if inner.count == 0 {
+            inner.head = inner.head.max(id_floor);
+            inner.tail = inner.head - 1;
+        }
+        inner.next_id = inner.next_id.max(id_floor);
         inner.open = Some(open);
+        crate::storage_dir::restrict_permissions(&dir.queue_path());
         Ok((
             Store {
                 dir,
@@ -170,8 +188,26 @@ impl Store {
         inner.bytes += record.size();
         inner.next_position += 1;
         inner.next_offset += record.size();
-        inner.written += encoded.len() as u64;
+        Self::note_written(&mut inner, encoded.len() as u64);
         Ok(record)
+    }
+
+    /// Counts bytes written and rotates the memtable every `MEMTABLE_BYTES`.
+    /// Rotating here, on the writer's side, keeps memtables small without
+    /// fjall's own trigger, which floods its single worker's bounded queue
+    /// with rotation requests under a fast writer until that worker blocks
+    /// on its own queue.
+    fn note_written(inner: &mut Inner, bytes: u64) {
+        inner.written += bytes;
+        inner.since_rotation += bytes;
+        if inner.since_rotation >= MEMTABLE_BYTES {
+            inner.since_rotation = 0;
+            if let Some(open) = inner.open.as_ref() {
+                // A failed rotation is retried at the next threshold; fjall's
+                // own limit (FJALL_MEMTABLE_LIMIT) still bounds memory.
+                let _ = open.queue.rotate_memtable();
+            }
+        }
     }
 
     /// Rewrites a stored record (attempts, flags) if it is still queued.
@@ -192,7 +228,7 @@ impl Store {
             inner.broken = true;
             return Err(storage_error(self.dir.path(), "write", &e));
         }
-        inner.written += encoded.len() as u64;
+        Self::note_written(&mut inner, encoded.len() as u64);
         Ok(true)
     }
 
@@ -340,6 +376,7 @@ impl Store {
             return Err(storage_error(self.dir.path(), "write", &e));
         }
         let freed: u64 = removed.iter().map(|r| r.size).sum();
+        Self::note_written(inner, TOMBSTONE_BYTES * removed.len() as u64);
         inner.count = inner.count.saturating_sub(removed.len() as u64);
         inner.bytes = inner.bytes.saturating_sub(freed);
         inner.head = next_head.unwrap_or(inner.tail + 1);
@@ -395,19 +432,21 @@ impl Store {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
         let mut removed = Vec::new();
-        for entry in self.scan(&inner, u64::MAX)? {
-            removed.push(match entry {
-                Ok(record) => Removed {
-                    id: record.id,
-                    size: record.size(),
-                    record: (removed.len() < keep_records).then_some(record),
-                },
-                Err(id) => Removed {
-                    id,
-                    size: 0,
-                    record: None,
-                },
-            });
+        if inner.count > 0 {
+            let open = inner.open.as_ref().ok_or_else(closed)?;
+            for guard in open.queue.range(key_of(inner.head)..) {
+                let (key, value) = guard
+                    .into_inner()
+                    .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+                let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+                // Only the first `keep_records` keep their text, so a huge
+                // queue is not copied into memory.
+                let record = (removed.len() < keep_records)
+                    .then(|| Record::decode(&key, &value))
+                    .flatten();
+                let size = record.as_ref().map_or(0, Record::size);
+                removed.push(Removed { id, size, record });
+            }
         }
         self.recycle(&mut inner)?;
         Ok(removed)
@@ -427,6 +466,9 @@ impl Store {
 
     fn recycle(&self, inner: &mut Inner) -> Result<()> {
         let path = self.dir.queue_path();
+        // Outside the database, so ids stay unique even if the process dies
+        // between deleting the old database and starting the new one.
+        self.dir.set_id_floor(inner.next_id)?;
         drop(inner.open.take());
         let trash = self.dir.path().join("queue.old");
         let result = (|| {
@@ -454,6 +496,8 @@ impl Store {
             storage_error(&path, "open", &e)
         })?;
         inner.open = Some(open);
+        inner.since_rotation = 0;
+        crate::storage_dir::restrict_permissions(&path);
         // Persist the id floor so ids stay unique after the fresh start.
         let floor = inner.next_id;
         inner.next_id = floor;
@@ -522,6 +566,7 @@ impl Store {
                 let _ = open.meta.insert(META_HEAD, inner.head.to_be_bytes());
                 let _ = open.db.persist(PersistMode::SyncData);
             }
+            let _ = self.dir.set_id_floor(inner.next_id);
         }
         drop(inner.open.take());
         inner.closed = true;
@@ -542,7 +587,7 @@ fn open_db(path: &Path) -> fjall::Result<Open> {
         .max_journaling_size(MAX_JOURNAL_BYTES)
         .open()?;
     let queue = db.keyspace("queue", || {
-        KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        KeyspaceCreateOptions::default().max_memtable_size(FJALL_MEMTABLE_LIMIT)
     })?;
     let meta = db.keyspace("meta", || {
         KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
@@ -578,7 +623,7 @@ fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
         let last_id = lk.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
         inner.head = first_id;
         inner.tail = last_id;
-        inner.next_id = inner.next_id.max(last_id + 1);
+        inner.next_id = inner.next_id.max(last_id.saturating_add(1));
         match (Record::decode(&fk, &fv), Record::decode(&lk, &lv)) {
             (Some(f), Some(l)) if l.position >= f.position && l.offset + l.size() >= f.offset => {
                 inner.count = l.position - f.position + 1;
@@ -587,14 +632,21 @@ fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
                 inner.next_offset = l.offset + l.size();
             }
             _ => {
-                // Damaged first or last record: fall back to counting.
+                // Damaged first or last record: count, and continue the
+                // positions after the highest readable one so later counts
+                // from first and last record stay right.
+                let (mut position, mut offset) = (0, 0);
                 for guard in open.queue.range(key_of(first_id)..) {
-                    let (_, v) = guard.into_inner()?;
+                    let (k, v) = guard.into_inner()?;
                     inner.count += 1;
-                    inner.bytes += v.len() as u64;
+                    if let Some(r) = Record::decode(&k, &v) {
+                        inner.bytes += r.size();
+                        position = position.max(r.position.saturating_add(1));
+                        offset = offset.max(r.offset.saturating_add(r.size()));
+                    }
                 }
-                inner.next_position = inner.count;
-                inner.next_offset = inner.bytes;
+                inner.next_position = position.max(inner.count);
+                inner.next_offset = offset.max(inner.bytes);
             }
         }
     } else {

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const PENDING_FULL_EVENTS: usize = 4096;
 
 /// A never-mode hit waiting for its one attempt.
+#[derive(Clone)]
 pub struct MemoryHit {
     pub id: u64,
     pub url: String,
@@ -39,7 +40,7 @@ pub enum Pending {
     Event(Event),
     /// Dropped hits whose text is not kept (erased, or beyond the budget).
     Erased {
-        ids: Vec<u64>,
+        ids: VecDeque<u64>,
         reason: &'static str,
     },
 }
@@ -67,6 +68,31 @@ pub struct State {
     pub pending: VecDeque<Pending>,
     pub unsynced_since: Option<Instant>,
     pub exited: bool,
+    /// The never-mode hit whose request is in flight.
+    pub memory_in_flight: Option<MemoryHit>,
+    /// Final events queued in `pending` so far, and emitted so far.
+    pub events_owed: u64,
+    pub events_emitted: u64,
+}
+
+impl State {
+    /// Takes the next owed event, one at a time.
+    pub fn pop_pending(&mut self) -> Option<Event> {
+        match self.pending.front_mut()? {
+            Pending::Erased { ids, reason } => {
+                let reason = *reason;
+                let id = ids.pop_front();
+                if ids.is_empty() {
+                    self.pending.pop_front();
+                }
+                id.map(|id| Event::dropped(id, String::new(), 0, reason))
+            }
+            Pending::Event(_) => match self.pending.pop_front() {
+                Some(Pending::Event(event)) => Some(event),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Counters reported by `tracker_stats`.
@@ -123,21 +149,37 @@ impl Shared {
 
     /// Queues a DROPPED event decided on the caller's thread.
     pub fn drop_later(&self, state: &mut State, id: u64, hit: String, reason: &'static str) {
-        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-        if state.pending.len() < PENDING_FULL_EVENTS {
-            state
-                .pending
-                .push_back(Pending::Event(Event::dropped(id, hit, 0, reason)));
+        self.owe(state, Event::dropped(id, hit, 0, reason));
+    }
+
+    /// Queues a final event (SENT or DROPPED) for the worker to emit. Called
+    /// under the state lock at the moment a hit's fate is decided, so that
+    /// `tracker_destroy` can emit what the worker could not.
+    pub fn owe(&self, state: &mut State, event: Event) {
+        let counter = if event.kind == crate::events::TRACKER_EVENT_SENT {
+            &self.stats.sent
+        } else {
+            &self.stats.dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        state.events_owed += 1;
+        self.wake.notify_all();
+        if state.pending.len() < PENDING_FULL_EVENTS
+            || event.kind == crate::events::TRACKER_EVENT_SENT
+        {
+            state.pending.push_back(Pending::Event(event));
             return;
         }
+        let Event { id, reason, .. } = event;
+        let reason = erased_reason(&reason);
         if let Some(Pending::Erased { ids, reason: r }) = state.pending.back_mut() {
             if *r == reason {
-                ids.push(id);
+                ids.push_back(id);
                 return;
             }
         }
         state.pending.push_back(Pending::Erased {
-            ids: vec![id],
+            ids: VecDeque::from([id]),
             reason,
         });
     }
@@ -165,6 +207,22 @@ impl Shared {
         self.wake.notify_all();
         count
     }
+}
+
+/// Reasons of events beyond the text budget, kept as static strings.
+fn erased_reason(reason: &str) -> &'static str {
+    const KNOWN: [&str; 6] = [
+        "opt-out",
+        "expired: older than max_age_seconds",
+        "queue full (max_queue_hits / max_queue_bytes)",
+        "memory queue full (max_memory_hits)",
+        "deleted by the app (tracker_offline_delete)",
+        "deleted by the app (tracker_offline_delete_older_than)",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == reason)
+        .unwrap_or("dropped (details left out: too many events waiting)")
 }
 
 pub fn now_ms() -> u64 {
@@ -218,6 +276,9 @@ impl Tracker {
             pending: VecDeque::new(),
             unsynced_since: None,
             exited: false,
+            memory_in_flight: None,
+            events_owed: 0,
+            events_emitted: 0,
         };
         let shared = Arc::new(Shared {
             transport: Transport::new(&config.headers, config.request_timeout_seconds),
@@ -326,12 +387,17 @@ impl Tracker {
                 let record = store.append(&url, created_ms)?;
                 state.store_accepted = record.id;
                 state.unsynced_since.get_or_insert_with(Instant::now);
-                let evicted = store.evict_over(c.max_queue_hits, c.max_queue_bytes)?;
-                self.shared.drop_removed(
-                    &mut state,
-                    evicted,
-                    "queue full (max_queue_hits / max_queue_bytes)",
-                );
+                // The hit is stored: a failed eviction must not report it as refused.
+                match store.evict_over(c.max_queue_hits, c.max_queue_bytes) {
+                    Ok(evicted) => {
+                        self.shared.drop_removed(
+                            &mut state,
+                            evicted,
+                            "queue full (max_queue_hits / max_queue_bytes)",
+                        );
+                    }
+                    Err(e) => *self.shared.stats.last_error.lock() = e.message,
+                }
             }
         }
         self.start(&mut state);
@@ -351,14 +417,16 @@ impl Tracker {
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.state.lock();
-        let (memory, stored, dispatch) = (
+        let (memory, stored, dispatch, owed) = (
             state.memory_accepted,
             state.store_accepted,
             state.dispatch_requested,
+            state.events_owed,
         );
         while state.memory_handled < memory
             || state.store_handled < stored
             || state.dispatch_done < dispatch
+            || state.events_emitted < owed
         {
             if state.exited {
                 return Err(Error::closed());
@@ -398,6 +466,9 @@ impl Tracker {
 
     pub fn set_opt_out(&self, opt_out: bool) -> Result<()> {
         let mut state = self.shared.state.lock();
+        if state.shutdown {
+            return Err(Error::closed());
+        }
         if let Some(store) = &self.shared.store {
             store.dir().set_opted_out(opt_out)?;
         }
@@ -476,6 +547,9 @@ impl Tracker {
             return Ok(0);
         };
         let mut state = self.shared.state.lock();
+        if state.shutdown {
+            return Err(Error::closed());
+        }
         let removed = store.remove_all(self.shared.text_budget(&state))?;
         Ok(self.shared.drop_removed(
             &mut state,
@@ -490,6 +564,9 @@ impl Tracker {
         };
         let cutoff = now_ms().saturating_sub(age_seconds.saturating_mul(1000));
         let mut state = self.shared.state.lock();
+        if state.shutdown {
+            return Err(Error::closed());
+        }
         let removed = store.remove_older_than(cutoff, self.shared.text_budget(&state))?;
         Ok(self.shared.drop_removed(
             &mut state,

@@ -80,7 +80,7 @@ impl Transport {
                     .map(|(_, value)| value.as_str()),
                 SystemTime::now(),
             ),
-            Err(e) => classify_error(&e),
+            Err(e) => classify_error(&e, url.starts_with("https://")),
         }
     }
 }
@@ -108,8 +108,10 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, now: SystemTime) 
     }
 }
 
-/// The table of every minreq error: what it means for the hit.
-pub fn classify_error(error: &minreq::Error) -> Outcome {
+/// The table of every minreq error: what it means for the hit. `https`
+/// tells whether the request used TLS: rustls reports a refused
+/// certificate as an I/O error of kind `InvalidData`.
+pub fn classify_error(error: &minreq::Error, https: bool) -> Outcome {
     use minreq::Error as E;
     let unreachable = |what: &str| Outcome::Unreachable {
         status: 0,
@@ -122,6 +124,7 @@ pub fn classify_error(error: &minreq::Error) -> Outcome {
     match error {
         E::IoError(e) => match e.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => unreachable("timeout"),
+            std::io::ErrorKind::InvalidData if https => unreachable("TLS"),
             _ => unreachable("network"),
         },
         E::AddressNotFound => unreachable("DNS"),
@@ -260,11 +263,19 @@ mod tests {
         let refused =
             minreq::Error::IoError(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(matches!(
-            classify_error(&refused),
+            classify_error(&refused, false),
             Outcome::Unreachable { .. }
         ));
+        let bad_cert = minreq::Error::IoError(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate",
+        ));
+        match classify_error(&bad_cert, true) {
+            Outcome::Unreachable { reason, .. } => assert!(reason.starts_with("TLS"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
-            classify_error(&minreq::Error::InvalidProtocol),
+            classify_error(&minreq::Error::InvalidProtocol, false),
             Outcome::Rejected { .. }
         ));
     }

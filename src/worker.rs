@@ -10,10 +10,10 @@
 
 use crate::config::StorageMode;
 use crate::events::Event;
-use crate::result::Error;
-use crate::tracker::{Pending, Shared, State, now_ms};
+use crate::result::{Error, Result};
+use crate::store::Store;
+use crate::tracker::{Shared, State, now_ms};
 use crate::transport::Outcome;
-use parking_lot::MutexGuard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -55,28 +55,29 @@ fn finish(shared: &Shared) {
     shared.progress.notify_all();
 }
 
-/// Emits the events still owed at shutdown: pending drops, and DROPPED for
-/// never-mode hits still in memory. Called by the worker as it exits, or by
-/// `tracker_destroy` when the worker is stuck in a request past the
-/// shutdown timeout, so no hit disappears without its event.
+/// Emits the events still owed at shutdown: DROPPED for the never-mode hit
+/// in flight and those still in memory, and every queued final event.
+/// Called by the worker as it exits, or by `tracker_destroy` when the
+/// worker is stuck in a request past the shutdown timeout; every hand-over
+/// happens under the state lock, so each event is emitted exactly once.
 pub fn report_unsent(shared: &Shared) {
-    emit_pending(shared);
-    let mut state = shared.state.lock();
-    let left: Vec<_> = state.memory.drain(..).collect();
-    state.memory_handled = state.memory_accepted;
-    drop(state);
-    for hit in left {
-        let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
-        final_event(
-            shared,
-            Event::dropped(
-                hit.id,
-                url,
-                0,
-                "tracker destroyed before the hit could be sent (storage mode never)",
-            ),
-        );
+    {
+        let mut state = shared.state.lock();
+        let in_flight = state.memory_in_flight.take();
+        if let Some(hit) = in_flight {
+            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+            let reason = "tracker destroyed while the request was in flight (outcome unknown, storage mode never)";
+            shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
+        }
+        let left: Vec<_> = state.memory.drain(..).collect();
+        for hit in left {
+            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+            let reason = "tracker destroyed before the hit could be sent (storage mode never)";
+            shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
+        }
+        state.memory_handled = state.memory_accepted;
     }
+    emit_pending(shared);
 }
 
 fn due(at: Option<Instant>, now: Instant) -> bool {
@@ -95,67 +96,65 @@ fn queued(shared: &Shared) -> u64 {
     shared.store.as_ref().map_or(0, |s| s.count())
 }
 
+/// Stored hits wait for the automatic retry timer.
+fn retrying(shared: &Shared, state: &State) -> bool {
+    state.mode == StorageMode::Required
+        && !state.opt_out
+        && !state.host_offline
+        && queued(shared) > 0
+}
+
 fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
     !state.pending.is_empty()
         || !state.memory.is_empty()
         || state.store_accepted > state.store_handled
         || state.dispatch_requested > state.dispatch_done
-        || (state.mode == StorageMode::Required
-            && !state.opt_out
-            && may_probe(state, now)
-            && queued(shared) > 0)
+        || (retrying(shared, state) && may_probe(state, now))
         || (local.next_expiry.is_some_and(|t| now >= t) && queued(shared) > 0)
         || state.unsynced_since.is_some_and(|t| now >= t + SYNC_EVERY)
 }
 
-fn next_deadline(state: &State, local: &Local) -> Option<Instant> {
-    let retry = (state.mode == StorageMode::Required && !state.host_offline)
+/// When the worker must look again without being woken: only for timers
+/// that can lead to work, so an idle tracker sleeps until called.
+fn next_deadline(shared: &Shared, state: &State, local: &Local) -> Option<Instant> {
+    let retry = retrying(shared, state)
         .then(|| match (state.next_retry, state.paused_until) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         })
         .flatten();
-    [
-        retry,
-        local.next_expiry,
-        state.unsynced_since.map(|t| t + SYNC_EVERY),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
+    let expiry = local.next_expiry.filter(|_| queued(shared) > 0);
+    [retry, expiry, state.unsynced_since.map(|t| t + SYNC_EVERY)]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
-/// Waits for work; returns the locked state, or `None` at shutdown.
-fn wait_for_work<'a>(shared: &'a Shared, local: &Local) -> Option<MutexGuard<'a, State>> {
+/// Waits for work; returns `false` at shutdown.
+fn wait_for_work(shared: &Shared, local: &Local) -> bool {
     let mut state = shared.state.lock();
     loop {
         if state.shutdown {
-            return None;
+            return false;
         }
         let now = Instant::now();
         if state.started && has_work(shared, &state, local, now) {
-            return Some(state);
+            return true;
         }
-        match next_deadline(&state, local).filter(|_| state.started) {
+        match next_deadline(shared, &state, local).filter(|_| state.started) {
             Some(deadline) if deadline > now => {
                 shared.wake.wait_until(&mut state, deadline);
             }
-            Some(_) => {
-                // A deadline passed but there was nothing to do for it;
-                // wait for a wake-up rather than spinning.
-                shared.wake.wait_for(&mut state, Duration::from_millis(250));
-            }
-            None => shared.wake.wait(&mut state),
+            _ => shared.wake.wait(&mut state),
         }
     }
 }
 
 /// One round of work. Returns `false` when the tracker shuts down.
 fn pass(shared: &Shared, local: &mut Local) -> bool {
-    let Some(state) = wait_for_work(shared, local) else {
+    if !wait_for_work(shared, local) {
         return false;
-    };
-    drop(state);
+    }
     emit_pending(shared);
     expire(shared, local);
     send_memory_hits(shared, local);
@@ -164,65 +163,58 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     true
 }
 
-fn final_event(shared: &Shared, event: Event) {
-    shared.events.emit(&event);
-}
-
-fn emit_pending(shared: &Shared) {
-    let pending = std::mem::take(&mut shared.state.lock().pending);
-    for item in pending {
-        match item {
-            Pending::Event(event) => final_event(shared, event),
-            Pending::Erased { ids, reason } => {
-                for id in ids {
-                    final_event(shared, Event::dropped(id, String::new(), 0, reason));
-                }
-            }
-        }
+/// Emits queued final events one at a time, so whatever is left when
+/// `tracker_destroy` gives up on the worker can be emitted by it instead.
+pub fn emit_pending(shared: &Shared) {
+    loop {
+        let Some(event) = shared.state.lock().pop_pending() else {
+            return;
+        };
+        shared.events.emit(&event);
+        let mut state = shared.state.lock();
+        state.events_emitted += 1;
+        shared.progress.notify_all();
     }
 }
 
 fn expire(shared: &Shared, local: &mut Local) {
-    let Some(store) = &shared.store else { return };
     let max_age_ms = shared.config.max_age_seconds.saturating_mul(1000);
-    if max_age_ms == 0 {
+    let Some(store) = shared.store.as_ref().filter(|_| max_age_ms > 0) else {
         local.next_expiry = None;
         return;
-    }
+    };
     if !local.next_expiry.is_some_and(|t| Instant::now() >= t) {
         return;
     }
     loop {
         let cutoff = now_ms().saturating_sub(max_age_ms);
-        let handled = shared.state.lock().store_handled;
-        let expired = match store.expire(cutoff, EXPIRE_BATCH) {
-            Ok(expired) => expired,
-            Err(e) => {
-                note_error(shared, &e);
-                break;
+        let expired = {
+            let mut state = shared.state.lock();
+            match store.expire(cutoff, EXPIRE_BATCH) {
+                Ok(expired) => {
+                    let count = expired.len() as u64;
+                    shared.drop_removed(&mut state, expired, "expired: older than max_age_seconds");
+                    count
+                }
+                Err(e) => {
+                    note_error(shared, &e);
+                    0
+                }
             }
         };
-        for removed in &expired {
-            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            let url = removed.record.as_ref().map_or_else(String::new, |r| {
-                shared.request_url(&r.url, r.id, r.created_ms, shared.is_offline(handled, r.id))
-            });
-            final_event(
-                shared,
-                Event::dropped(removed.id, url, 0, "expired: older than max_age_seconds"),
-            );
-        }
-        if (expired.len() as u64) < EXPIRE_BATCH {
+        emit_pending(shared);
+        if expired < EXPIRE_BATCH {
             break;
         }
     }
     local.next_expiry = match store.oldest_created_ms() {
         Ok(Some(created)) => {
-            let wait = (created + max_age_ms).saturating_sub(now_ms());
+            let wait = created.saturating_add(max_age_ms).saturating_sub(now_ms());
             Some(Instant::now() + Duration::from_millis(wait))
         }
-        // Empty (or unreadable head): nothing can expire sooner than a new hit would.
-        _ => Some(Instant::now() + Duration::from_millis(max_age_ms)),
+        // Empty: armed again when hits arrive (see `handle_store`).
+        Ok(None) => None,
+        Err(_) => Some(Instant::now() + Duration::from_secs(60)),
     };
 }
 
@@ -290,6 +282,22 @@ fn note_outcome(shared: &Shared, local: &mut Local, outcome: &Outcome) {
     }
 }
 
+/// A disk error while draining: back off like an unreachable collector,
+/// so a failing store is not retried in a tight loop.
+fn storage_failure(shared: &Shared, local: &mut Local, error: &Error) -> Option<(String, u16)> {
+    let outcome = Outcome::Unreachable {
+        status: 0,
+        reason: error.message.clone(),
+    };
+    note_outcome(shared, local, &outcome);
+    {
+        // The collector was not at fault; only the backoff applies.
+        let mut state = shared.state.lock();
+        state.online = true;
+    }
+    Some((error.message.clone(), 0))
+}
+
 /// Sleeps `send_interval_ms` between requests; wakes early at shutdown.
 fn throttle(shared: &Shared) {
     let interval = shared.config.send_interval_ms;
@@ -315,6 +323,7 @@ fn outcome_status(outcome: &Outcome) -> u16 {
 }
 
 fn send_memory_hits(shared: &Shared, local: &mut Local) {
+    let mut first = true;
     loop {
         let (hit, allowed, why_not) = {
             let mut state = shared.state.lock();
@@ -334,10 +343,15 @@ fn send_memory_hits(shared: &Shared, local: &mut Local) {
             };
             let allowed = state.online && due(state.paused_until, now) && !state.host_offline
                 || may_probe(&state, now);
+            state.memory_in_flight = Some(hit.clone());
             (hit, allowed, why_not)
         };
         let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
         let event = if allowed {
+            if !first {
+                throttle(shared);
+            }
+            first = false;
             let outcome = shared.transport.get(&url);
             note_outcome(shared, local, &outcome);
             let status = outcome_status(&outcome);
@@ -361,21 +375,22 @@ fn send_memory_hits(shared: &Shared, local: &mut Local) {
         } else {
             Event::dropped(hit.id, url, 0, why_not)
         };
-        let counter = if event.kind == crate::events::TRACKER_EVENT_SENT {
-            &shared.stats.sent
-        } else {
-            &shared.stats.dropped
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        final_event(shared, event);
+        {
+            let mut state = shared.state.lock();
+            // `tracker_destroy` may have reported this hit already.
+            if state.memory_in_flight.take().is_some() {
+                shared.owe(&mut state, event);
+            }
+        }
+        // Emitted before the hit counts as handled, so `tracker_flush`
+        // returns only after its event.
+        emit_pending(shared);
         {
             let mut state = shared.state.lock();
             state.memory_handled = state.memory_handled.max(hit.seq);
             shared.progress.notify_all();
         }
-        if allowed {
-            throttle(shared);
-        }
+        sync_if_due(shared);
     }
 }
 
@@ -399,6 +414,10 @@ fn handle_store(shared: &Shared, local: &mut Local) {
             auto,
         )
     };
+    if upto >= from && local.next_expiry.is_none() && shared.config.max_age_seconds > 0 {
+        local.next_expiry =
+            Some(Instant::now() + Duration::from_secs(shared.config.max_age_seconds.min(1 << 32)));
+    }
     // Without an automatic attempt the arrivals' handling is complete now:
     // they are STORED before a dispatch asked for after them sends them.
     if !auto {
@@ -435,7 +454,7 @@ fn handle_store(shared: &Shared, local: &mut Local) {
 /// STORED events for the arrivals `from..=upto` still in the queue.
 fn report_stored(
     shared: &Shared,
-    store: &crate::store::Store,
+    store: &Store,
     from: u64,
     upto: u64,
     failure: Option<(String, u16)>,
@@ -499,62 +518,53 @@ fn stored_reason(shared: &Shared) -> String {
 /// allowed. Returns the failure that stopped it, if any.
 fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(String, u16)> {
     let store = shared.store.as_ref()?;
+    let mut first = true;
     loop {
-        let handled = {
-            let state = shared.state.lock();
-            if state.shutdown || state.opt_out {
-                return None;
-            }
-            if !dispatching && (state.mode != StorageMode::Required || state.host_offline) {
-                return None;
-            }
-            state.store_handled
+        let allowed = |state: &State| {
+            !state.shutdown
+                && !state.opt_out
+                && (dispatching || (state.mode == StorageMode::Required && !state.host_offline))
         };
+        if !allowed(&shared.state.lock()) {
+            return None;
+        }
         let record = match store.head() {
             Ok(Some(Ok(record))) => record,
             Ok(Some(Err(id))) => {
-                if let Ok(Some(_)) = store.remove_head(id) {
-                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    final_event(
-                        shared,
-                        Event::dropped(id, String::new(), 0, "unreadable stored record"),
-                    );
+                let reason = "unreadable stored record";
+                if let Err(e) = settle(shared, store, id, || {
+                    Event::dropped(id, String::new(), 0, reason)
+                }) {
+                    return storage_failure(shared, local, &e);
                 }
                 continue;
             }
             Ok(None) => return None,
             Err(e) => {
                 note_error(shared, &e);
-                let outcome = Outcome::Unreachable {
-                    status: 0,
-                    reason: e.message.clone(),
-                };
-                note_outcome(shared, local, &outcome);
-                return Some((e.message, 0));
+                return storage_failure(shared, local, &e);
             }
         };
-        let url = shared.request_url(
-            &record.url,
-            record.id,
-            record.created_ms,
-            shared.is_offline(handled, record.id),
-        );
+        if !first {
+            throttle(shared);
+            if !allowed(&shared.state.lock()) {
+                return None;
+            }
+        }
+        first = false;
+        let handled = shared.state.lock().store_handled;
+        let offline = shared.is_offline(handled, record.id);
+        let url = shared.request_url(&record.url, record.id, record.created_ms, offline);
         let outcome = shared.transport.get(&url);
         note_outcome(shared, local, &outcome);
         let status = outcome_status(&outcome);
-        match outcome {
-            Outcome::Delivered { status } => {
-                if let Ok(Some(_)) = store.remove_head(record.id) {
-                    shared.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    final_event(shared, Event::sent(record.id, url, status));
-                }
-            }
-            Outcome::Rejected { reason, .. } => {
-                if let Ok(Some(_)) = store.remove_head(record.id) {
-                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    final_event(shared, Event::dropped(record.id, url, status, reason));
-                }
-            }
+        let settled = match outcome {
+            Outcome::Delivered { status } => settle(shared, store, record.id, || {
+                Event::sent(record.id, url, status)
+            }),
+            Outcome::Rejected { reason, .. } => settle(shared, store, record.id, || {
+                Event::dropped(record.id, url, status, reason)
+            }),
             Outcome::Unreachable { reason, .. } => return Some((reason, status)),
             Outcome::Retryable { .. } => {
                 let mut record = record;
@@ -568,20 +578,39 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
                         status,
                     ));
                 }
-                if let Ok(Some(_)) = store.remove_head(record.id) {
-                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    let reason = format!(
-                        "HTTP {status} after {} attempts (max_attempts)",
-                        record.attempts
-                    );
-                    final_event(shared, Event::dropped(record.id, url, status, reason));
+                let reason = format!(
+                    "HTTP {status} after {} attempts (max_attempts)",
+                    record.attempts
+                );
+                if let Err(e) = settle(shared, store, record.id, || {
+                    Event::dropped(record.id, url, status, reason)
+                }) {
+                    return storage_failure(shared, local, &e);
                 }
                 // The rest of the queue waits for the backoff delay.
                 return Some((format!("HTTP {status} from the collector"), status));
             }
+        };
+        if let Err(e) = settled {
+            note_error(shared, &e);
+            return storage_failure(shared, local, &e);
         }
-        throttle(shared);
+        sync_if_due(shared);
     }
+}
+
+/// Removes the head hit `id` and owes its final event, both under the state
+/// lock, then emits. A hit already removed by the caller's thread (deleted,
+/// evicted, opted out) got its event there and gets none here.
+fn settle(shared: &Shared, store: &Store, id: u64, event: impl FnOnce() -> Event) -> Result<()> {
+    {
+        let mut state = shared.state.lock();
+        if store.remove_head(id)?.is_some() {
+            shared.owe(&mut state, event());
+        }
+    }
+    emit_pending(shared);
+    Ok(())
 }
 
 fn sync_if_due(shared: &Shared) {
