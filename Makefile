@@ -2,7 +2,7 @@
 # fresh machine with the Rust toolchain, gcc and python3.
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-c test-python test-unity test-cpp stage-unreal build-unity-plugins header-check clean
+.PHONY: all build demo test test-rust test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build header-check test-rust test-c test-python test-unity test-cpp
+test: build header-check test-rust test-c test-python test-unity test-cpp test-reliability bench-smoke
 	@echo "== all suites passed"
 
 test-rust:
@@ -29,6 +29,23 @@ test-unity: build
 
 test-cpp: build
 	bash tests/cpp/run.sh
+
+# Fault, bad-input, security and a short fuzz run (see RELIABILITY.md).
+test-reliability: build
+	bash tests/reliability/run.sh
+
+# The benchmark table (BENCHMARKS.md); BENCH_FULL=1 adds 1M queued hits.
+bench: build
+	bash bench/run.sh
+
+# Seconds: keeps the benchmark harness from rotting.
+bench-smoke: build
+	bash bench/run.sh --smoke
+
+# Longer fuzzing: FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 600
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 # Builds in its own target directory (a second full build): not part of `test`.
 stage-unreal: build

@@ -564,6 +564,13 @@ impl Store {
             }
             if let Some(open) = inner.open.as_ref() {
                 let _ = open.meta.insert(META_HEAD, inner.head.to_be_bytes());
+                // fjall recovers a damaged journal by cutting it at the first
+                // bad entry, without an error; with the queue flushed into
+                // checksummed tables at close, the journal holds nothing a
+                // clean shutdown could lose, and damaged tables are detected.
+                if inner.count > 0 {
+                    let _ = open.queue.rotate_memtable_and_wait();
+                }
                 let _ = open.db.persist(PersistMode::SyncData);
             }
             let _ = self.dir.set_id_floor(inner.next_id);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmarks of offtrack against an SQLite FIFO queue, release builds.
+#   bash bench/run.sh           default sizes (10k and 100k queued hits)
+#   BENCH_FULL=1 bash bench/run.sh   adds 1M queued hits (takes longer)
+#   bash bench/run.sh --smoke   seconds; keeps the harness from rotting in CI
+# BENCH_NOTLS=0 skips the extra HTTP-only library build (size only).
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=""
+[ "${1:-}" = "--smoke" ] && mode="--smoke"
+
+# The library whose size is measured (7), built as the project ships it.
+(cd .. && cargo build --release)
+cargo build --release
+
+notls_lib=""
+if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ]; then
+  # No feature flag turns built-in TLS off, so build a scratch copy with
+  # minreq's TLS features removed (and the one match arm that needs them).
+  src=target/notls-src
+  rm -rf "$src" && mkdir -p "$src/include"
+  cp ../Cargo.toml ../Cargo.lock ../build.rs ../cbindgen.toml "$src/"
+  cp -r ../src "$src/"
+  sed -i -E 's/^minreq = \{ version = "3", features = \[[^]]*\] \}/minreq = { version = "3" }/' "$src/Cargo.toml"
+  sed -i '/RustlsCreateConnection/d' "$src/src/transport.rs"
+  printf '\n[workspace]\n' >>"$src/Cargo.toml"
+  if CARGO_TARGET_DIR="$PWD/target/notls-target" cargo build --release --lib \
+       --manifest-path "$src/Cargo.toml" >target/notls-build.log 2>&1; then
+    notls_lib="$PWD/target/notls-target/release/libofftrack.so"
+  else
+    echo "HTTP-only build failed (see bench/target/notls-build.log); its size is skipped"
+  fi
+fi
+
+work="$PWD/target/work"
+BENCH_DIR="$work" BENCH_NOTLS_LIB="$notls_lib" \
+  ./target/release/offtrack-bench run $mode --lib-dir ../target/release | tee target/last-run.txt

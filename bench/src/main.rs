@@ -1,0 +1,859 @@
+//! offtrack benchmarks, side by side with an SQLite FIFO queue in the same
+//! run. `offtrack-bench run [--smoke]` (BENCH_FULL=1 adds 1M hits); see
+//! bench/run.sh and BENCHMARKS.md.
+
+mod child;
+mod hits;
+mod server;
+mod sqlq;
+mod util;
+
+use child::{MAX_QUEUE_BYTES, MAX_QUEUE_HITS, config, create};
+use server::{Blackhole, Collector, down_endpoint};
+use sqlq::SqlQueue;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use util::*;
+
+struct Params {
+    smoke: bool,
+    /// Queue sizes for open time, memory and disk.
+    sizes: Vec<u64>,
+    latency_n: usize,
+    throughput_n: usize,
+    /// Requests per collector-limit loop and per SQLite network drain.
+    net_n: usize,
+    root: PathBuf,
+    exe: PathBuf,
+    lib_dir: PathBuf,
+}
+
+/// One line of the final table.
+struct Line {
+    id: &'static str,
+    what: String,
+    offtrack: String,
+    sqlite: String,
+    ratio: String,
+    target: &'static str,
+    ok: Option<bool>,
+}
+
+struct Report {
+    lines: Vec<Line>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        id: &'static str,
+        what: impl Into<String>,
+        offtrack: impl Into<String>,
+        sqlite: impl Into<String>,
+        ratio: impl Into<String>,
+        target: &'static str,
+        ok: Option<bool>,
+    ) {
+        let l = Line {
+            id,
+            what: what.into(),
+            offtrack: offtrack.into(),
+            sqlite: sqlite.into(),
+            ratio: ratio.into(),
+            target,
+            ok,
+        };
+        println!(
+            "  {:<4} {:<52} {:>14} {:>14} {:>9}  {}",
+            l.id,
+            l.what,
+            l.offtrack,
+            l.sqlite,
+            l.ratio,
+            verdict(l.ok)
+        );
+        self.lines.push(l);
+    }
+
+    fn table(&self) -> String {
+        let mut s = String::from(
+            "| # | measurement | offtrack | SQLite | ratio | target | met |\n|---|---|---:|---:|---:|---|---|\n",
+        );
+        for l in &self.lines {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                l.id,
+                l.what,
+                l.offtrack,
+                l.sqlite,
+                l.ratio,
+                l.target,
+                verdict(l.ok)
+            ));
+        }
+        s
+    }
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "",
+    }
+}
+
+fn x(a: f64, b: f64) -> String {
+    format!("{:.1}×", a / b)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("serve") => server::serve_main(),
+        Some("child") => child::main(&args[2..]),
+        Some("run") => run(&args[2..]),
+        _ => {
+            eprintln!("usage: offtrack-bench run [--smoke] [--lib-dir DIR] | serve | child ...");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(args: &[String]) {
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let full = !smoke && std::env::var("BENCH_FULL").is_ok_and(|v| v == "1");
+    let lib_dir = args
+        .iter()
+        .position(|a| a == "--lib-dir")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../target/release"));
+    let exe = std::env::current_exe().unwrap();
+    let root = std::env::var("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::temp_dir().join(format!("offtrack-bench-{}", std::process::id()))
+        });
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let p = Params {
+        smoke,
+        sizes: if smoke {
+            vec![2_000]
+        } else if full {
+            vec![10_000, 100_000, 1_000_000]
+        } else {
+            vec![10_000, 100_000]
+        },
+        latency_n: if smoke { 2_000 } else { 100_000 },
+        throughput_n: if smoke { 4_000 } else { 200_000 },
+        net_n: if smoke { 300 } else { 20_000 },
+        root,
+        exe,
+        lib_dir,
+    };
+    let started = Instant::now();
+    println!(
+        "offtrack {} benchmarks ({}), hits of {} bytes; work dir {}",
+        unsafe { std::ffi::CStr::from_ptr(offtrack::ffi::tracker_version()) }.to_string_lossy(),
+        if smoke {
+            "smoke"
+        } else if full {
+            "full"
+        } else {
+            "default"
+        },
+        hits::HIT_BYTES,
+        p.root.display()
+    );
+    println!(
+        "load average at start: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    println!(
+        "queue limits raised for these runs: max_queue_hits={MAX_QUEUE_HITS}, max_queue_bytes={MAX_QUEUE_BYTES} \
+         (defaults 100000 / 52428800 would evict the oldest hits)"
+    );
+    let collector = Collector::start(&p.exe);
+    let mut r = Report { lines: Vec::new() };
+
+    latency(&p, &collector, &mut r);
+    throughput(&p, &collector, &mut r);
+    queued(&p, &collector, &mut r);
+    drain(&p, &collector, &mut r);
+    destroy(&p, &mut r);
+    size(&p, &mut r);
+
+    drop(collector);
+    let _ = std::fs::remove_dir_all(&p.root);
+    println!(
+        "load average at end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let table = r.table();
+    println!(
+        "\n## Results ({:.0} s)\n\n{table}",
+        started.elapsed().as_secs_f64()
+    );
+    let out = Path::new("target").join("bench-table.md");
+    if std::fs::write(&out, &table).is_ok() {
+        println!("table written to bench/{}", out.display());
+    }
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn fresh(p: &Params, name: &str) -> PathBuf {
+    let d = p.root.join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The URL offtrack stores for a hit, so the baseline stores the same bytes.
+fn url_of(endpoint: &str, hit: &str) -> String {
+    format!("{endpoint}?{hit}")
+}
+
+fn time_sends(t: &offtrack::Tracker, hits: &[String]) -> Lat {
+    let mut ns = Vec::with_capacity(hits.len());
+    for h in hits {
+        let s = Instant::now();
+        t.send(h).expect("send");
+        ns.push(s.elapsed().as_nanos() as u64);
+    }
+    summarize(ns)
+}
+
+fn lat_line(l: &Lat) -> String {
+    format!(
+        "p50 {} · p99 {} · p99.9 {} · max {}",
+        us(l.p50),
+        us(l.p99),
+        us(l.p999),
+        us(l.max)
+    )
+}
+
+// 1 and 9: latency on the caller's thread.
+fn latency(p: &Params, collector: &Collector, r: &mut Report) {
+    section(&format!(
+        "1/9. tracker_send latency, {} hits each, caller's thread",
+        p.latency_n
+    ));
+    let hits = hits::hits(p.latency_n, 1);
+    let warm = hits::hits(1000, 2);
+    let measure = |name: &str, endpoint: &str, storage: &str| -> Lat {
+        let dir = fresh(p, name);
+        let t = create(&config(endpoint, Some(&dir), storage, 300));
+        for h in &warm {
+            t.send(h).unwrap();
+        }
+        let l = time_sends(&t, &hits);
+        drop(t);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("  {name:<22} {}", lat_line(&l));
+        l
+    };
+    let always = measure("always", &collector.endpoint(), "always");
+    let down = measure("required, collector down", &down_endpoint(), "required");
+    let fast = measure("required, collector up", &collector.endpoint(), "required");
+    let blackhole = Blackhole::start();
+    let hang = measure("required, blackhole", &blackhole.endpoint(), "required");
+
+    let db = fresh(p, "sqlite-latency.db");
+    let q = SqlQueue::open(&db);
+    let endpoint = collector.endpoint();
+    for h in &warm {
+        q.push(&url_of(&endpoint, h), now_ms());
+    }
+    let mut ns = Vec::with_capacity(hits.len());
+    for h in &hits {
+        let s = Instant::now();
+        q.push(&url_of(&endpoint, h), now_ms());
+        ns.push(s.elapsed().as_nanos() as u64);
+    }
+    drop(q);
+    let sql = summarize(ns);
+    println!("  {:<22} {}", "SQLite INSERT", lat_line(&sql));
+
+    for (name, l) in [("always", &always), ("required, collector down", &down)] {
+        r.add(
+            "1",
+            format!("send p50, {name}"),
+            us(l.p50),
+            us(sql.p50),
+            x(sql.p50 as f64, l.p50 as f64),
+            "",
+            None,
+        );
+        r.add(
+            "1",
+            format!("send p99, {name}"),
+            us(l.p99),
+            us(sql.p99),
+            x(sql.p99 as f64, l.p99 as f64),
+            "p99 ≤ 5 µs, ≥ 5× SQLite",
+            Some(l.p99 <= 5_000 && sql.p99 as f64 >= 5.0 * l.p99 as f64),
+        );
+        r.add(
+            "1",
+            format!("send p99.9 / max, {name}"),
+            format!("{} / {}", us(l.p999), us(l.max)),
+            format!("{} / {}", us(sql.p999), us(sql.max)),
+            "",
+            "",
+            None,
+        );
+    }
+    r.add(
+        "9",
+        "send p99, required: collector up / blackhole",
+        format!("{} / {}", us(fast.p99), us(hang.p99)),
+        "",
+        x(hang.p99 as f64, fast.p99 as f64),
+        "unchanged by a hang",
+        // Noise allowance: 1.5× or 2 µs, whichever is larger.
+        Some(hang.p99 as f64 <= (1.5 * fast.p99 as f64).max(fast.p99 as f64 + 2_000.0)),
+    );
+    r.add(
+        "9",
+        "send p99.9 / max, required, blackhole",
+        format!("{} / {}", us(hang.p999), us(hang.max)),
+        "",
+        "",
+        "",
+        None,
+    );
+}
+
+// 2: sustained enqueue throughput.
+fn throughput(p: &Params, collector: &Collector, r: &mut Report) {
+    let n = p.throughput_n;
+    section(&format!(
+        "2. sustained enqueue throughput, {n} hits, always mode"
+    ));
+    let hits = hits::hits(n, 3);
+    let endpoint = collector.endpoint();
+    let mut results = Vec::new();
+    for threads in [1usize, 4] {
+        let dir = fresh(p, &format!("tp{threads}"));
+        let t = create(&config(&endpoint, Some(&dir), "always", 2000));
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for chunk in hits.chunks(n.div_ceil(threads)) {
+                let t = &t;
+                s.spawn(move || {
+                    for h in chunk {
+                        t.send(h).expect("send");
+                    }
+                });
+            }
+        });
+        let ours = rate(n as u64, start.elapsed());
+        drop(t);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let db = fresh(p, &format!("tp{threads}.db"));
+        let q = Mutex::new(SqlQueue::open(&db));
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for chunk in hits.chunks(n.div_ceil(threads)) {
+                let (q, endpoint) = (&q, &endpoint);
+                s.spawn(move || {
+                    for h in chunk {
+                        let url = url_of(endpoint, h);
+                        q.lock().unwrap().push(&url, now_ms());
+                    }
+                });
+            }
+        });
+        let theirs = rate(n as u64, start.elapsed());
+        println!(
+            "  {threads} thread(s): offtrack {} · SQLite {}",
+            krate(ours),
+            krate(theirs)
+        );
+        results.push((threads, ours, theirs));
+    }
+    for (threads, ours, theirs) in results {
+        r.add(
+            "2",
+            format!("enqueue throughput, {threads} thread(s)"),
+            krate(ours),
+            krate(theirs),
+            x(ours, theirs),
+            if threads == 1 { "≥ 300k/s" } else { "" },
+            (threads == 1).then_some(ours >= 300_000.0),
+        );
+    }
+}
+
+fn child(p: &Params, args: &[&str]) -> String {
+    let out = Command::new(&p.exe)
+        .arg("child")
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run child");
+    assert!(out.status.success(), "child {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fills a store in a child that is then killed with SIGKILL.
+fn fill_and_kill(p: &Params, dir: &Path, endpoint: &str, n: u64) -> String {
+    let mut c = Command::new(&p.exe)
+        .args(["child", "fill"])
+        .arg(dir)
+        .args([endpoint, &n.to_string(), "kill"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run child");
+    let mut line = String::new();
+    BufReader::new(c.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("READY"), "fill child: {line}");
+    c.kill().unwrap();
+    let _ = c.wait();
+    line
+}
+
+fn sqlite_fill(db: &Path, endpoint: &str, n: u64) {
+    let q = SqlQueue::open(db);
+    let mut rng = hits::Rng::new(7);
+    for i in 0..n {
+        q.push(&url_of(endpoint, &hits::hit(&mut rng, 7, i)), now_ms());
+    }
+}
+
+// 4, 5, 6: open time, memory and disk with hits queued.
+fn queued(p: &Params, collector: &Collector, r: &mut Report) {
+    section("4/5/6. open time, peak memory and disk with hits queued (each in its own process)");
+    let endpoint = collector.endpoint();
+    let url_bytes = url_of(&endpoint, &"x".repeat(hits::HIT_BYTES)).len() as f64;
+
+    let empty = child(p, &["open", fresh(p, "empty").to_str().unwrap(), &endpoint]);
+    println!("  0 queued, fresh directory: {}", empty.trim());
+    r.add(
+        "5",
+        "peak RSS over baseline, tracker open, 0 queued",
+        mb(kv(&empty, "hwm").unwrap_or(0.0) as u64),
+        "",
+        "",
+        "≤ 16 MB",
+        Some(kv(&empty, "hwm").unwrap_or(f64::MAX) <= 16e6),
+    );
+    r.add(
+        "4",
+        "open, 0 queued (fresh directory)",
+        format!("{:.2} ms", kv(&empty, "open_ms").unwrap()),
+        "",
+        "",
+        "",
+        None,
+    );
+
+    for &n in &p.sizes {
+        let label = if n >= 1_000_000 {
+            format!("{}M", n / 1_000_000)
+        } else {
+            format!("{}k", n / 1000)
+        };
+        let clean = fresh(p, &format!("clean-{n}"));
+        let filled = child(
+            p,
+            &[
+                "fill",
+                clean.to_str().unwrap(),
+                &endpoint,
+                &n.to_string(),
+                "clean",
+            ],
+        );
+        let (alloc, apparent) = disk_usage(&clean);
+        println!(
+            "  {label} fill (clean): {} · disk {} allocated, {} apparent",
+            filled.trim(),
+            mb(alloc),
+            mb(apparent)
+        );
+        let mut opens = Vec::new();
+        let mut first = String::new();
+        for i in 0..3 {
+            let o = child(p, &["open", clean.to_str().unwrap(), &endpoint]);
+            println!(
+                "  {label} open after clean shutdown #{}: {}",
+                i + 1,
+                o.trim()
+            );
+            opens.push(kv(&o, "open_ms").unwrap());
+            if i == 0 {
+                first = o;
+            }
+        }
+        let clean_open = median(opens);
+        let (alloc_after, _) = disk_usage(&clean);
+
+        let unclean = fresh(p, &format!("unclean-{n}"));
+        let ready = fill_and_kill(p, &unclean, &endpoint, n);
+        let (alloc_kill, _) = disk_usage(&unclean);
+        let reopened = child(p, &["open", unclean.to_str().unwrap(), &endpoint]);
+        println!(
+            "  {label} fill then SIGKILL: {} · disk {} · first open: {}",
+            ready.trim(),
+            mb(alloc_kill),
+            reopened.trim()
+        );
+
+        let db = fresh(p, &format!("sqlite-{n}.db"));
+        sqlite_fill(&db, &endpoint, n);
+        let (sql_alloc, _) = disk_usage(&db);
+        let wal =
+            disk_usage(&db.with_extension("db-wal")).0 + disk_usage(&db.with_extension("db-shm")).0;
+        let sopen = child(p, &["sqlite-open", db.to_str().unwrap()]);
+        println!(
+            "  {label} SQLite: disk {} (+{} wal/shm) · open: {}",
+            mb(sql_alloc),
+            mb(wal),
+            sopen.trim()
+        );
+
+        let sql_open = kv(&sopen, "open_ms").unwrap();
+        r.add(
+            "4",
+            format!("open, {label} queued, after clean shutdown (median of 3)"),
+            format!("{clean_open:.1} ms"),
+            format!("{sql_open:.2} ms"),
+            x(sql_open, clean_open),
+            "≤ 20 ms",
+            Some(clean_open <= 20.0),
+        );
+        let recovered = kv(&reopened, "count").unwrap_or(0.0) as u64;
+        r.add(
+            "4",
+            format!("open, {label} queued, after SIGKILL ({recovered}/{n} hits back)"),
+            format!("{:.1} ms", kv(&reopened, "open_ms").unwrap()),
+            "",
+            "",
+            "all hits back",
+            Some(recovered == n),
+        );
+        let fill_hwm = kv(&filled, "hwm").unwrap_or(0.0);
+        let hold_hwm = kv(&first, "hwm").unwrap_or(0.0);
+        let kill_hwm = kv(&reopened, "hwm").unwrap_or(0.0);
+        let worst = fill_hwm.max(hold_hwm).max(kill_hwm);
+        r.add(
+            "5",
+            format!("peak RSS over baseline, {label}: sending / reopened clean / after kill"),
+            format!(
+                "{} / {} / {}",
+                mb(fill_hwm as u64),
+                mb(hold_hwm as u64),
+                mb(kill_hwm as u64)
+            ),
+            mb(kv(&sopen, "hwm").unwrap_or(0.0) as u64),
+            "",
+            "≤ 16 MB",
+            Some(worst <= 16e6),
+        );
+        let per_hit = alloc as f64 / n as f64;
+        let sql_per_hit = (sql_alloc + wal) as f64 / n as f64;
+        r.add(
+            "6",
+            format!("disk per hit, {label} (URL {url_bytes:.0} B): after fill / reopened / killed"),
+            format!(
+                "{:.0} / {:.0} / {:.0} B",
+                per_hit,
+                alloc_after as f64 / n as f64,
+                alloc_kill as f64 / n as f64
+            ),
+            format!("{sql_per_hit:.0} B"),
+            format!("{:.2}× raw", per_hit / url_bytes),
+            "≤ 0.6× raw",
+            Some(per_hit / url_bytes <= 0.6),
+        );
+        let _ = std::fs::remove_dir_all(&unclean);
+        let _ = std::fs::remove_file(&db);
+        if Some(&n) != p.sizes.last() {
+            let _ = std::fs::remove_dir_all(&clean);
+        }
+    }
+}
+
+// 3: drain to a loopback collector.
+fn drain(p: &Params, collector: &Collector, r: &mut Report) {
+    let n = *p.sizes.last().unwrap();
+    section(
+        "3. drain: one GET per hit to a loopback collector (thread pool, 204, Connection: close)",
+    );
+    // The client-side limits, measured before and after the tracker's drain
+    // (best of the two: the machine may be shared).
+    let netloop = || {
+        let o = child(
+            p,
+            &["netloop", &collector.port.to_string(), &p.net_n.to_string()],
+        );
+        println!("  client loops, {} GETs each: {}", p.net_n, o.trim());
+        ["raw", "plain", "timed"].map(|k| kv(&o, k).unwrap_or(0.0))
+    };
+    let before = netloop();
+    let dir = p.root.join(format!("clean-{n}"));
+    let out = child(p, &["drain", dir.to_str().unwrap(), &collector.endpoint()]);
+    let after_loops = netloop();
+    let [raw, plain, timed] = [0, 1, 2].map(|i| before[i].max(after_loops[i]));
+    let drained = kv(&out, "sent").unwrap_or(0.0);
+    let ours = drained / (kv(&out, "drain_ms").unwrap() / 1000.0);
+    println!(
+        "  tracker_dispatch of {n} queued: {} ({})",
+        krate(ours),
+        out.trim()
+    );
+    let reopened = child(p, &["open", dir.to_str().unwrap(), &collector.endpoint()]);
+    let (alloc_after, _) = disk_usage(&dir);
+    println!(
+        "  open after the drain: {} · disk {}",
+        reopened.trim(),
+        mb(alloc_after)
+    );
+
+    let m = p.net_n.min(n as usize) as u64;
+    let db = fresh(p, "sqlite-drain.db");
+    sqlite_fill(&db, &collector.endpoint(), m);
+    let q = SqlQueue::open(&db);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while let Some(row) = q.head() {
+        let url = format!("{}&ts={}", row.url, row.created_ms / 1000);
+        if minreq::get(&url)
+            .with_timeout(10)
+            .send()
+            .is_ok_and(|r| r.status_code == 204)
+        {
+            sent += 1;
+        }
+        q.remove(row.id);
+    }
+    let theirs = rate(sent, start.elapsed());
+    drop(q);
+    println!(
+        "  SQLite queue + minreq (timeout), {m} hits: {}",
+        krate(theirs)
+    );
+
+    let label = if n >= 1_000_000 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    };
+    r.add(
+        "3",
+        format!("drain {label} by tracker_dispatch ({drained:.0} sent)"),
+        krate(ours),
+        krate(theirs),
+        x(ours, theirs),
+        "≥ 4k/s",
+        Some(ours >= 4000.0 && drained as u64 == n),
+    );
+    r.add(
+        "3",
+        "limits: raw TCP loop / minreq / minreq+timeout",
+        format!("{} / {} / {}", krate(raw), krate(plain), krate(timed)),
+        "",
+        format!("{:.0}% of minreq+timeout", 100.0 * ours / timed),
+        "",
+        None,
+    );
+    r.add(
+        "5",
+        format!("peak RSS over baseline during the {label} drain"),
+        mb(kv(&out, "hwm").unwrap_or(0.0) as u64),
+        "",
+        "",
+        "≤ 16 MB",
+        Some(kv(&out, "hwm").unwrap_or(f64::MAX) <= 16e6),
+    );
+    r.add(
+        "4",
+        format!("open, 0 queued, after the {label} drain (drained in a later process)"),
+        format!("{:.2} ms", kv(&reopened, "open_ms").unwrap()),
+        "",
+        "",
+        "≤ 20 ms",
+        Some(kv(&reopened, "open_ms").unwrap() <= 20.0),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The queues alone: pop the head hit by hit, no network.
+    let m = n.min(if p.smoke { 2_000 } else { 100_000 });
+    let sdir = fresh(p, "store-pop");
+    let store = offtrack::store::Store::open(
+        offtrack::storage_dir::StorageDir::open(&sdir).unwrap(),
+        now_ms() as u64,
+    )
+    .unwrap()
+    .0;
+    let mut rng = hits::Rng::new(11);
+    for i in 0..m {
+        store
+            .append(
+                &url_of(&collector.endpoint(), &hits::hit(&mut rng, 11, i)),
+                now_ms() as u64,
+            )
+            .unwrap();
+    }
+    let start = Instant::now();
+    let mut popped = 0u64;
+    while let Some(Ok(rec)) = store.head().unwrap() {
+        store.remove_head(rec.id).unwrap();
+        popped += 1;
+    }
+    let ours = rate(popped, start.elapsed());
+    drop(store);
+    let db = fresh(p, "sqlite-pop.db");
+    sqlite_fill(&db, &collector.endpoint(), m);
+    let q = SqlQueue::open(&db);
+    let start = Instant::now();
+    let mut popped = 0u64;
+    while let Some(row) = q.head() {
+        q.remove(row.id);
+        popped += 1;
+    }
+    let theirs = rate(popped, start.elapsed());
+    println!(
+        "  queue only, pop {m} one by one: offtrack store {} · SQLite {}",
+        krate(ours),
+        krate(theirs)
+    );
+    r.add(
+        "3",
+        format!("queue only: pop {m} head-first, no network"),
+        krate(ours),
+        krate(theirs),
+        x(ours, theirs),
+        "",
+        None,
+    );
+}
+
+// 8: destroy time.
+fn destroy(p: &Params, r: &mut Report) {
+    section("8. tracker_destroy time");
+    let hits = hits::hits(1000, 5);
+    let mut offline = Vec::new();
+    let mut idle = Vec::new();
+    for i in 0..5 {
+        let dir = fresh(p, &format!("destroy-off-{i}"));
+        let t = create(&config(&down_endpoint(), Some(&dir), "required", 2000));
+        for h in &hits {
+            t.send(h).unwrap();
+        }
+        t.flush(Duration::from_secs(10)).unwrap();
+        let s = Instant::now();
+        drop(t);
+        offline.push(ms(s.elapsed()));
+
+        let dir = fresh(p, &format!("destroy-idle-{i}"));
+        let t = create(&config(&down_endpoint(), Some(&dir), "always", 2000));
+        for h in &hits {
+            t.send(h).unwrap();
+        }
+        t.flush(Duration::from_secs(10)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let s = Instant::now();
+        drop(t);
+        idle.push(ms(s.elapsed()));
+    }
+    let worst = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    println!("  offline (required, collector down, 1000 queued): {offline:.2?} ms");
+    println!("  idle (always, 1000 queued): {idle:.2?} ms");
+    r.add(
+        "8",
+        "destroy, offline / idle (worst of 5, 1000 queued)",
+        format!("{:.2} / {:.2} ms", worst(&offline), worst(&idle)),
+        "",
+        "",
+        "≤ 50 ms",
+        Some(worst(&offline) <= 50.0 && worst(&idle) <= 50.0),
+    );
+}
+
+// 7: library size.
+fn size(p: &Params, r: &mut Report) {
+    section("7. stripped release cdylib size");
+    let lib = p.lib_dir.join("libofftrack.so");
+    let Ok(meta) = std::fs::metadata(&lib) else {
+        println!(
+            "  {} not found: build the library first (cargo build --release)",
+            lib.display()
+        );
+        r.add(
+            "7",
+            "stripped cdylib, built-in HTTPS",
+            "not built",
+            "",
+            "",
+            "≤ 3 MB",
+            None,
+        );
+        return;
+    };
+    let copy = p.root.join("libofftrack.so");
+    std::fs::copy(&lib, &copy).unwrap();
+    let stripped = Command::new("strip")
+        .arg("--strip-all")
+        .arg(&copy)
+        .status()
+        .is_ok_and(|s| s.success());
+    let bytes = std::fs::metadata(&copy).unwrap().len();
+    println!(
+        "  {} as built: {} · stripped copy: {}{}",
+        lib.display(),
+        mb(meta.len()),
+        mb(bytes),
+        if stripped { "" } else { " (strip failed)" }
+    );
+    r.add(
+        "7",
+        "stripped cdylib, built-in HTTPS (rustls)",
+        mb(bytes),
+        "",
+        "",
+        "≤ 3 MB",
+        Some(stripped && bytes <= 3_000_000),
+    );
+    match std::env::var("BENCH_NOTLS_LIB")
+        .ok()
+        .and_then(|l| std::fs::metadata(&l).ok().map(|_| l))
+    {
+        Some(l) => {
+            let copy = p.root.join("libofftrack-notls.so");
+            std::fs::copy(&l, &copy).unwrap();
+            let _ = Command::new("strip").arg("--strip-all").arg(&copy).status();
+            let b = std::fs::metadata(&copy).unwrap().len();
+            println!("  without built-in TLS ({l}): stripped {}", mb(b));
+            r.add(
+                "7",
+                "stripped cdylib, HTTP only (no built-in TLS)",
+                mb(b),
+                "",
+                "",
+                "",
+                None,
+            );
+        }
+        None => {
+            println!("  no HTTP-only build given (BENCH_NOTLS_LIB); skipped");
+        }
+    }
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,44 @@
+"""Child of test_kill9: streams hits in required mode and prints each
+acknowledged one (tracker_send returned TRACKER_OK) at once, until killed.
+
+usage: kill_child.py ENDPOINT STORAGE_DIR FIRST_K"""
+
+import ctypes
+import json
+import os
+import sys
+import time
+
+import rel
+import offtrack as ot
+
+
+def main():
+    endpoint, storage, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    lib = ot.load()
+    cfg = rel.config(endpoint, storage="required", storage_path=storage, id_param="hid")
+    rc, handle, err = ot.create_raw(lib, json.dumps(cfg))
+    if rc != ot.OK:
+        os.write(2, f"create failed rc={rc}: {err}\n".encode())
+        sys.exit(3)
+    os.write(1, b"ready\n")
+    i = 0
+    while True:
+        rc = lib.tracker_send(handle, f"k={k}".encode())
+        if rc == ot.OK:
+            # One write(2) per acknowledgement: nothing sits in a buffer when the kill comes.
+            os.write(1, f"{k}\n".encode())
+        else:
+            os.write(2, f"send k={k} rc={rc}: {ot.last_error(lib)}\n".encode())
+        k += 1
+        i += 1
+        # Vary what is in progress when the kill lands: syncs, dispatches, drains.
+        if i % 97 == 0:
+            lib.tracker_dispatch(handle)
+        if i % 211 == 0:
+            lib.tracker_flush(handle, ctypes.c_uint32(200))
+        time.sleep(0.001)
+
+
+if __name__ == "__main__":
+    main()

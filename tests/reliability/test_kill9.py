@@ -1,0 +1,128 @@
+"""kill -9 at random moments while a child process streams hits in required
+mode (collector down or flapping); every acknowledged hit must arrive after a
+restart on the same directory."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import rel
+import offtrack as ot
+
+KILLS = int(os.environ.get("OFFTRACK_KILLS", "200" if rel.SOAK else "20"))
+
+
+class Flapper:
+    """Takes the collector down and up every 50-200 ms while running."""
+
+    def __init__(self, collector, rng):
+        self.collector, self.rng = collector, rng
+        self.stop_event = threading.Event()
+        self.flips = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop_event.wait(self.rng.uniform(0.05, 0.2)):
+            if self.collector.is_up:
+                self.collector.down()
+            else:
+                self.collector.up()
+            self.flips += 1
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(5)
+        self.collector.up()
+
+
+def _run_child(endpoint, storage, first_k, kill_after):
+    cmd = [sys.executable, os.path.join(rel.HERE, "kill_child.py"), endpoint, str(storage), str(first_k)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rel.child_env())
+    chunks, errs = [], []
+    readers = [threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True),
+               threading.Thread(target=lambda: errs.append(proc.stderr.read()), daemon=True)]
+    for r in readers:
+        r.start()
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    for r in readers:
+        r.join(10)
+    out = b"".join(chunks).decode()
+    lines = out.split("\n")
+    complete = lines[:-1]  # a line without its newline was not fully written
+    acked = [int(x) for x in complete if x.isdigit()]
+    return proc.returncode, acked, "ready" in complete, b"".join(errs).decode()
+
+
+@pytest.mark.timeout(KILLS * 4 + 180)
+def test_kill9_loses_no_acknowledged_hit(lib, collector, storage_dir):
+    rng = random.Random(int(os.environ.get("OFFTRACK_SEED", time.time_ns() % 2**32)))
+    acked_all = []
+    killed = 0
+    before_ready = 0
+    send_errors = []
+    for run in range(KILLS):
+        flapping = run % 2 == 1
+        if flapping:
+            flapper = Flapper(collector, rng).start()
+        else:
+            collector.down()
+        try:
+            # Early kills land during start-up and store opening, later ones mid-stream.
+            kill_after = rng.choice([rng.uniform(0.0, 0.3), rng.uniform(0.3, 1.2)])
+            rc, acked, ready, err = _run_child(collector.endpoint, storage_dir, run * 1_000_000, kill_after)
+        finally:
+            if flapping:
+                flapper.stop()
+            else:
+                collector.up()
+        assert rc == -signal.SIGKILL, f"run {run}: child ended by itself (rc={rc}) before the kill:\n{err[-3000:]}"
+        assert "create failed" not in err, f"run {run}: {err[-3000:]}"
+        send_errors += [line for line in err.splitlines() if line.startswith("send ")]
+        killed += 1
+        before_ready += not ready
+        acked_all += acked
+
+    # Restart on the same directory with the collector up, dispatch, drain.
+    t = ot.Tracker.create(lib, rel.config(collector.endpoint, storage="required",
+                                          storage_path=os.fspath(storage_dir), id_param="hid"))
+    try:
+        assert t.dispatch() == ot.OK
+        ot.wait_until(lambda: t.offline_count() == 0, timeout=120, interval=0.1,
+                      message="the stored queue to drain after the kills")
+        assert t.flush(10000) == ot.OK
+        stats = t.stats()
+    finally:
+        t.destroy()
+    assert not t.recorder.errors, t.recorder.errors
+
+    arrivals = [(r.param("k"), r.param("hid")) for r in collector.requests if r.param("k") is not None]
+    ks = [int(k) for k, _ in arrivals]
+    arrived = set(ks)
+    lost = sorted(set(acked_all) - arrived)
+    duplicates = len(ks) - len(arrived)
+    unacked_delivered = len(arrived - set(acked_all))
+    # Ids are unique per storage directory, also across crashes.
+    hid_to_k = {}
+    id_clashes = [(hid, k) for k, hid in arrivals if hid_to_k.setdefault(hid, k) != k]
+    rel.figure("kill9", kills=killed, killed_before_ready=before_ready, acknowledged=len(acked_all),
+               arrived=len(arrived), lost=len(lost), duplicates=duplicates,
+               delivered_unacknowledged=unacked_delivered, send_errors=len(send_errors),
+               store_resets=stats["store_resets"])
+    assert killed >= 20 or KILLS < 20
+    assert acked_all, "no hit was acknowledged in any run"
+    assert not lost, f"{len(lost)} acknowledged hits never arrived, e.g. {lost[:20]}"
+    assert not id_clashes, f"one id carried by different hits: {id_clashes[:10]}"
+    assert stats["store_resets"] == 0
+    assert not send_errors, send_errors[:10]
