@@ -100,6 +100,11 @@ impl EventSink {
         });
     }
 
+    /// Whether a callback is registered (events need not be built otherwise).
+    pub fn has_callback(&self) -> bool {
+        self.slot.lock().is_some()
+    }
+
     /// Calls the callback, if any, with `event`.
     pub fn emit(&self, event: &Event) {
         let slot = self.slot.lock();

@@ -92,6 +92,29 @@ unsafe fn write_string(out: *mut *mut c_char, text: String) -> Result<()> {
     Ok(())
 }
 
+/// The JSON-returning calls: check the tracker and `out_json` (before any
+/// work), produce the text, hand it out.
+///
+/// # Safety
+/// `t` is NULL or a live tracker; `out_json` is NULL or writable.
+unsafe fn json_out(
+    name: &str,
+    t: *const Tracker,
+    out_json: *mut *mut c_char,
+    produce: impl FnOnce(&Tracker) -> Result<String>,
+) -> i32 {
+    boundary(name, || {
+        // SAFETY: caller's contract.
+        let tracker = unsafe { tracker_ref(t) }?;
+        if out_json.is_null() {
+            return Err(null("out_json"));
+        }
+        let json = produce(tracker)?;
+        // SAFETY: caller's contract.
+        unsafe { write_string(out_json, json) }
+    })
+}
+
 /// The library's version, e.g. "0.1.0". The string is static.
 #[unsafe(no_mangle)]
 pub extern "C" fn tracker_version() -> *const c_char {
@@ -299,16 +322,12 @@ pub unsafe extern "C" fn tracker_offline_get(
     max: u64,
     out_json: *mut *mut c_char,
 ) -> i32 {
-    boundary("tracker_offline_get", || {
-        // SAFETY: caller's contract.
-        let tracker = unsafe { tracker_ref(t) }?;
-        if out_json.is_null() {
-            return Err(null("out_json"));
-        }
-        let json = tracker.offline_get(max)?;
-        // SAFETY: caller's contract.
-        unsafe { write_string(out_json, json) }
-    })
+    // SAFETY: caller's contract, passed on.
+    unsafe {
+        json_out("tracker_offline_get", t, out_json, |tracker| {
+            tracker.offline_get(max)
+        })
+    }
 }
 
 /// The oldest stored hit as a JSON object, or "null". Free with `tracker_string_free`.
@@ -320,16 +339,12 @@ pub unsafe extern "C" fn tracker_offline_oldest(
     t: *const Tracker,
     out_json: *mut *mut c_char,
 ) -> i32 {
-    boundary("tracker_offline_oldest", || {
-        // SAFETY: caller's contract.
-        let tracker = unsafe { tracker_ref(t) }?;
-        if out_json.is_null() {
-            return Err(null("out_json"));
-        }
-        let json = tracker.offline_oldest()?;
-        // SAFETY: caller's contract.
-        unsafe { write_string(out_json, json) }
-    })
+    // SAFETY: caller's contract, passed on.
+    unsafe {
+        json_out("tracker_offline_oldest", t, out_json, |tracker| {
+            tracker.offline_oldest()
+        })
+    }
 }
 
 /// The newest stored hit as a JSON object, or "null". Free with `tracker_string_free`.
@@ -341,16 +356,12 @@ pub unsafe extern "C" fn tracker_offline_latest(
     t: *const Tracker,
     out_json: *mut *mut c_char,
 ) -> i32 {
-    boundary("tracker_offline_latest", || {
-        // SAFETY: caller's contract.
-        let tracker = unsafe { tracker_ref(t) }?;
-        if out_json.is_null() {
-            return Err(null("out_json"));
-        }
-        let json = tracker.offline_latest()?;
-        // SAFETY: caller's contract.
-        unsafe { write_string(out_json, json) }
-    })
+    // SAFETY: caller's contract, passed on.
+    unsafe {
+        json_out("tracker_offline_latest", t, out_json, |tracker| {
+            tracker.offline_latest()
+        })
+    }
 }
 
 /// Deletes every stored hit; their bytes leave the directory's files.
@@ -402,12 +413,12 @@ pub unsafe extern "C" fn tracker_offline_delete_older_than(
 /// `t` is NULL or a live tracker; `out_json` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tracker_stats(t: *const Tracker, out_json: *mut *mut c_char) -> i32 {
-    boundary("tracker_stats", || {
-        // SAFETY: caller's contract.
-        let tracker = unsafe { tracker_ref(t) }?;
-        // SAFETY: caller's contract.
-        unsafe { write_string(out_json, tracker.stats_json()) }
-    })
+    // SAFETY: caller's contract, passed on.
+    unsafe {
+        json_out("tracker_stats", t, out_json, |tracker| {
+            Ok(tracker.stats_json())
+        })
+    }
 }
 
 /// Frees a string returned by this library. NULL is a no-op.

@@ -19,7 +19,8 @@
 use crate::record::{Record, key_of};
 use crate::result::{Error, Result};
 use crate::storage_dir::StorageDir;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use parking_lot::Mutex;
 use std::path::Path;
 
@@ -27,8 +28,10 @@ use std::path::Path;
 const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
 /// fjall's own rotation trigger, only a safety net far above ours.
 const FJALL_MEMTABLE_LIMIT: u64 = 32 * 1024 * 1024;
-/// Rough memtable cost of one removal.
-const TOMBSTONE_BYTES: u64 = 24;
+/// Rough memtable cost of one removal, and of one entry beyond its bytes
+/// (skiplist node, key, sequence number), so rotation follows memory use.
+const TOMBSTONE_BYTES: u64 = 96;
+const ENTRY_OVERHEAD_BYTES: u64 = 64;
 const CACHE_BYTES: u64 = 1024 * 1024;
 /// fjall's minimum: sealed journals beyond this force their memtables to flush.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
@@ -60,6 +63,7 @@ struct Inner {
     written: u64,
     /// Bytes inserted since the memtable was last rotated.
     since_rotation: u64,
+    rotation_due: bool,
     /// A write failed; reopen before the next use (fjall poisons itself).
     broken: bool,
     closed: bool,
@@ -114,6 +118,7 @@ impl Store {
             next_offset: 0,
             written: 0,
             since_rotation: 0,
+            rotation_due: false,
             broken: false,
             closed: false,
         };
@@ -188,7 +193,7 @@ impl Store {
         inner.bytes += record.size();
         inner.next_position += 1;
         inner.next_offset += record.size();
-        Self::note_written(&mut inner, encoded.len() as u64);
+        Self::note_written(&mut inner, encoded.len() as u64 + ENTRY_OVERHEAD_BYTES);
         Ok(record)
     }
 
@@ -197,11 +202,17 @@ impl Store {
     /// fjall's own trigger, which floods its single worker's bounded queue
     /// with rotation requests under a fast writer until that worker blocks
     /// on its own queue.
+    /// The worker rotates (`rotate_if_due`); the writer does it only when
+    /// the worker has fallen a whole memtable behind (stuck in a request).
     fn note_written(inner: &mut Inner, bytes: u64) {
         inner.written += bytes;
         inner.since_rotation += bytes;
         if inner.since_rotation >= MEMTABLE_BYTES {
+            inner.rotation_due = true;
+        }
+        if inner.since_rotation >= 2 * MEMTABLE_BYTES {
             inner.since_rotation = 0;
+            inner.rotation_due = false;
             if let Some(open) = inner.open.as_ref() {
                 // A failed rotation is retried at the next threshold; fjall's
                 // own limit (FJALL_MEMTABLE_LIMIT) still bounds memory.
@@ -228,7 +239,7 @@ impl Store {
             inner.broken = true;
             return Err(storage_error(self.dir.path(), "write", &e));
         }
-        Self::note_written(&mut inner, encoded.len() as u64);
+        Self::note_written(&mut inner, encoded.len() as u64 + ENTRY_OVERHEAD_BYTES);
         Ok(true)
     }
 
@@ -307,6 +318,47 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// How many of the first `max` hits with ids in `from..=to` are stored,
+    /// and the last one's id; reads keys only.
+    pub fn count_between(&self, from: u64, to: u64, max: u64) -> Result<(u64, u64)> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        let from = from.max(inner.head);
+        if inner.count == 0 || from > to {
+            return Ok((0, 0));
+        }
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        let (mut count, mut last) = (0, 0);
+        for guard in open.queue.range(key_of(from)..=key_of(to)) {
+            let key = guard
+                .key()
+                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+            last = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(last);
+            count += 1;
+            if count >= max {
+                break;
+            }
+        }
+        Ok((count, last))
+    }
+
+    /// Rotates the memtable if `note_written` asked for it; called by the
+    /// worker so the caller's thread rarely pays for a rotation.
+    pub fn rotate_if_due(&self) {
+        let mut inner = self.inner.lock();
+        if inner.rotation_due {
+            inner.rotation_due = false;
+            inner.since_rotation = 0;
+            if let Some(open) = inner.open.as_ref() {
+                let _ = open.queue.rotate_memtable();
+            }
+        }
     }
 
     /// Removes the hit `id` if it is the head of the queue. Returns the
@@ -558,26 +610,70 @@ impl Store {
         if inner.closed {
             return;
         }
+        let mut journal_redundant = false;
         if !inner.broken {
             if inner.count == 0 && inner.written > 0 {
                 let _ = self.recycle(&mut inner);
             }
             if let Some(open) = inner.open.as_ref() {
                 let _ = open.meta.insert(META_HEAD, inner.head.to_be_bytes());
-                // fjall recovers a damaged journal by cutting it at the first
-                // bad entry, without an error; with the queue flushed into
-                // checksummed tables at close, the journal holds nothing a
-                // clean shutdown could lose, and damaged tables are detected.
-                if inner.count > 0 {
-                    let _ = open.queue.rotate_memtable_and_wait();
-                }
-                let _ = open.db.persist(PersistMode::SyncData);
+                // Everything into checksummed tables, so the journal holds
+                // nothing the tables do not.
+                // The meta keyspace is not waited for: what it holds (the
+                // head hint, the id reservation) is also recoverable from the
+                // queue and the IDS file, and its flush is not always prompt.
+                journal_redundant =
+                    flush_memtables(&open.queue) && open.db.persist(PersistMode::SyncAll).is_ok();
             }
             let _ = self.dir.set_id_floor(inner.next_id);
         }
         drop(inner.open.take());
+        if journal_redundant {
+            empty_journals(&self.dir.queue_path());
+        }
         inner.closed = true;
         self.dir.release();
+    }
+}
+
+/// Flushes a keyspace's memtables into tables; `false` if that did not
+/// finish within a bounded wait (the journal is then kept and replayed).
+fn flush_memtables(keyspace: &Keyspace) -> bool {
+    const WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+    if keyspace.rotate_memtable().is_err() {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while keyspace.sealed_memtable_count() > 0 {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    true
+}
+
+/// Empties the journals of a closed database whose contents are all in
+/// tables. fjall replays its whole journal on open (and only rotates it past
+/// 64 MB), so this is what makes reopening a large queue take milliseconds
+/// instead of a replay of tens of MB; it also frees the journal's disk
+/// space, and journal damage after a clean shutdown can lose nothing
+/// (fjall recovers a damaged journal by cutting it at the first bad entry,
+/// without an error). A crash before this leaves a journal that is merely
+/// replayed as usual.
+fn empty_journals(queue: &Path) {
+    let Ok(entries) = std::fs::read_dir(queue) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "jnl") {
+            if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
+                if file.set_len(0).is_ok() {
+                    let _ = file.sync_all();
+                }
+            }
+        }
     }
 }
 
@@ -593,8 +689,12 @@ fn open_db(path: &Path) -> fjall::Result<Open> {
         .cache_size(CACHE_BYTES)
         .max_journaling_size(MAX_JOURNAL_BYTES)
         .open()?;
+    // A queue's data never leaves the first levels, which fjall leaves
+    // uncompressed by default; hits (URLs with repeated keys) compress well.
     let queue = db.keyspace("queue", || {
-        KeyspaceCreateOptions::default().max_memtable_size(FJALL_MEMTABLE_LIMIT)
+        KeyspaceCreateOptions::default()
+            .max_memtable_size(FJALL_MEMTABLE_LIMIT)
+            .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
     })?;
     let meta = db.keyspace("meta", || {
         KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)

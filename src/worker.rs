@@ -159,6 +159,9 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     expire(shared, local);
     send_memory_hits(shared, local);
     handle_store(shared, local);
+    if let Some(store) = &shared.store {
+        store.rotate_if_due();
+    }
     sync_if_due(shared);
     true
 }
@@ -462,6 +465,21 @@ fn report_stored(
     // In chunks, so a burst of arrivals never holds the store's lock (and
     // with it a caller's tracker_send) for long.
     const CHUNK: usize = 256;
+    if !shared.events.has_callback() {
+        // Nobody listens: count, without reading the hits back.
+        let mut next = from;
+        while next <= upto {
+            match store.count_between(next, upto, CHUNK as u64) {
+                Ok((0, _)) => return,
+                Ok((count, last)) => {
+                    shared.stats.stored.fetch_add(count, Ordering::Relaxed);
+                    next = last.saturating_add(1);
+                }
+                Err(e) => return note_error(shared, &e),
+            }
+        }
+        return;
+    }
     let mut next = from;
     let mut why: Option<(String, u16)> = None;
     while next <= upto {
