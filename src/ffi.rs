@@ -22,7 +22,8 @@ thread_local! {
 
 fn set_last_error(message: &str) {
     let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    // `try_with`: during thread teardown the slot may be gone; never panic here.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = text);
 }
 
 /// Runs `body`, catching panics; errors become result codes and this
@@ -146,7 +147,9 @@ pub extern "C" fn tracker_result_name(result: i32) -> *const c_char {
 /// the next failed call on this thread; never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn tracker_last_error() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// Creates a tracker from a JSON configuration (see the README for keys).
