@@ -24,7 +24,11 @@ if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ]; then
   sed -i -E 's/^minreq = \{ version = "3", features = \[[^]]*\] \}/minreq = { version = "3" }/' "$src/Cargo.toml"
   sed -i '/RustlsCreateConnection/d' "$src/src/transport.rs"
   printf '\n[workspace]\n' >>"$src/Cargo.toml"
-  if CARGO_TARGET_DIR="$PWD/target/notls-target" cargo build --release --lib \
+  # If the dependency lines change shape the sed matches nothing and the
+  # "HTTP only" figure would silently include TLS: skip it instead.
+  if grep -q 'https-' "$src/Cargo.toml"; then
+    echo "HTTP-only build skipped: bench/run.sh no longer strips minreq's TLS features from Cargo.toml"
+  elif CARGO_TARGET_DIR="$PWD/target/notls-target" cargo build --release --lib \
        --manifest-path "$src/Cargo.toml" >target/notls-build.log 2>&1; then
     notls_lib="$PWD/target/notls-target/release/libofftrack.so"
   else
