@@ -35,7 +35,9 @@ def main():
             out["flush"] = t.flush(5000)
         out["stats"] = t.stats()
         out["count"] = t.offline_count()
-        out["hits"] = [h["hit"] for h in t.offline_get()]
+        stored = t.offline_get()
+        out["hits"] = [h["hit"] for h in stored]
+        out["ids"] = [h["id"] for h in stored]
         t.destroy()
         out["events"] = [[e.kind, e.id, e.reason] for e in t.recorder.events]
     print(json.dumps(out), flush=True)

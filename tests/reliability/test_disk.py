@@ -227,6 +227,23 @@ def test_damaged_store_is_moved_aside(tmp_path, collector, damage):
     assert again["create"] == ot.OK and again["stats"]["store_resets"] == 0, again
 
 
+def test_ids_after_a_reset_exceed_every_earlier_id(tmp_path):
+    """The ids of a store moved aside are gone with it; a collector that
+    deduplicates by id must never see one of them again."""
+    store = tmp_path / "store"
+    earlier = _fill_store(store, 50)["ids"]
+    _garbage_manifests(os.fspath(store / "queue"))
+    cfg = rel.config(DEAD, storage="always", storage_path=os.fspath(store))
+    out = _probe(cfg, "after=1", "after=2")
+    assert out["create"] == ot.OK and out["stats_at_open"]["store_resets"] == 1, out
+    assert len(out["ids"]) == 2 and min(out["ids"]) > max(earlier), (max(earlier), out["ids"])
+    # The run after that (no reset) goes on above them.
+    again = _probe(cfg, "after=3")
+    assert again["stats_at_open"]["store_resets"] == 0, again
+    assert again["ids"][-1] > max(out["ids"]), (out["ids"], again["ids"])
+    rel.figure("ids_after_reset", max_earlier=max(earlier), first_after=min(out["ids"]))
+
+
 # ------------------------------------------------------------- newer format
 
 
