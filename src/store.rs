@@ -32,6 +32,8 @@ const FJALL_MEMTABLE_LIMIT: u64 = 32 * 1024 * 1024;
 /// (skiplist node, key, sequence number), so rotation follows memory use.
 const TOMBSTONE_BYTES: u64 = 96;
 const ENTRY_OVERHEAD_BYTES: u64 = 64;
+/// The most a close without a deadline waits for the final flush.
+const CLOSE_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 const CACHE_BYTES: u64 = 1024 * 1024;
 /// fjall's minimum: sealed journals beyond this force their memtables to flush.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
@@ -606,6 +608,13 @@ impl Store {
     /// Records the head, recycles an empty store, and closes the database.
     /// Later calls fail with a CLOSED error.
     pub fn close(&self) {
+        self.close_by(std::time::Instant::now() + CLOSE_FLUSH_WAIT);
+    }
+
+    /// `close`, flushing into tables only until `deadline` (the rest of
+    /// `tracker_destroy`'s budget); past it the journal is kept and replayed
+    /// at the next open instead.
+    pub fn close_by(&self, deadline: std::time::Instant) {
         let mut inner = self.inner.lock();
         if inner.closed {
             return;
@@ -622,8 +631,8 @@ impl Store {
                 // The meta keyspace is not waited for: what it holds (the
                 // head hint, the id reservation) is also recoverable from the
                 // queue and the IDS file, and its flush is not always prompt.
-                journal_redundant =
-                    flush_memtables(&open.queue) && open.db.persist(PersistMode::SyncAll).is_ok();
+                journal_redundant = flush_memtables(&open.queue, deadline)
+                    && open.db.persist(PersistMode::SyncAll).is_ok();
             }
             let _ = self.dir.set_id_floor(inner.next_id);
         }
@@ -638,12 +647,10 @@ impl Store {
 
 /// Flushes a keyspace's memtables into tables; `false` if that did not
 /// finish within a bounded wait (the journal is then kept and replayed).
-fn flush_memtables(keyspace: &Keyspace) -> bool {
-    const WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-    if keyspace.rotate_memtable().is_err() {
+fn flush_memtables(keyspace: &Keyspace, deadline: std::time::Instant) -> bool {
+    if std::time::Instant::now() >= deadline || keyspace.rotate_memtable().is_err() {
         return false;
     }
-    let deadline = std::time::Instant::now() + WAIT;
     while keyspace.sealed_memtable_count() > 0 {
         if std::time::Instant::now() >= deadline {
             return false;

@@ -639,7 +639,7 @@ impl Drop for Tracker {
         // A worker still inside a hanging request must not call back later.
         self.shared.events.set(None, std::ptr::null_mut());
         if let Some(store) = &self.shared.store {
-            store.close();
+            store.close_by(deadline);
         }
         if let Some(handle) = self.worker.take() {
             if exited {
