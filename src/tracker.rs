@@ -426,7 +426,9 @@ impl Tracker {
         while state.memory_handled < memory
             || state.store_handled < stored
             || state.dispatch_done < dispatch
-            || state.events_emitted < owed
+            // Before the first send/dispatch/set_online(true) the worker does
+            // nothing, so events owed by deletes wait for it; flush does not.
+            || (state.started && state.events_emitted < owed)
         {
             if state.exited {
                 return Err(Error::closed());
