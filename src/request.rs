@@ -90,10 +90,17 @@ pub fn normalize_hit(
     if hit.is_empty() {
         return Err(Error::invalid("hit is empty"));
     }
-    if hit.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(Error::invalid("hit contains CR, LF or NUL"));
+    let mut fragment = false;
+    for &b in hit.as_bytes() {
+        if !URL_SAFE[b as usize] {
+            match b {
+                b'\r' | b'\n' | 0 => return Err(Error::invalid("hit contains CR, LF or NUL")),
+                b'#' => fragment = true,
+                _ => {}
+            }
+        }
     }
-    if hit.contains('#') {
+    if fragment {
         return Err(Error::invalid(format!(
             "hit has a #fragment, which is never sent to a server: '{}'",
             truncate_for_message(hit)
@@ -120,7 +127,12 @@ pub fn normalize_hit(
             return Err(Error::invalid("hit has no parameters"));
         }
         let base = &endpoint.url;
-        format!("{base}{}{}", query_separator(base), percent_encode(query))
+        let separator = query_separator(base);
+        let mut url = String::with_capacity(base.len() + separator.len() + query.len() + 64);
+        url.push_str(base);
+        url.push_str(separator);
+        append_percent_encoded(&mut url, query);
+        url
     };
     for name in [timestamp_param, id_param] {
         if !name.is_empty() && has_param(&url, name) {
@@ -155,8 +167,43 @@ fn has_param(url: &str, name: &str) -> bool {
     };
     query.split('&').any(|pair| {
         let raw = pair.split('=').next().unwrap_or("");
-        percent_decode(raw).as_deref() == Some(name.as_bytes())
+        decodes_to(raw.as_bytes(), name.as_bytes())
     })
+}
+
+/// Whether `raw`, with its valid `%XX` escapes decoded, equals `name`
+/// (anything else is kept as it is). Runs on every parameter of every hit,
+/// so it compares in place instead of building the decoded name.
+fn decodes_to(raw: &[u8], name: &[u8]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < raw.len() {
+        let byte = match escape_at(raw, i) {
+            Some(decoded) => {
+                i += 3;
+                decoded
+            }
+            None => {
+                i += 1;
+                raw[i - 1]
+            }
+        };
+        if name.get(j) != Some(&byte) {
+            return false;
+        }
+        j += 1;
+    }
+    j == name.len()
+}
+
+/// The byte a valid `%XX` escape at `bytes[i]` stands for.
+fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
+    if bytes[i] != b'%' {
+        return None;
+    }
+    let digit = |b: u8| (b as char).to_digit(16);
+    let high = digit(*bytes.get(i + 1)?)?;
+    let low = digit(*bytes.get(i + 2)?)?;
+    Some((high * 16 + low) as u8)
 }
 
 /// What joins another parameter to `url`: `?` if it has no query yet,
@@ -170,44 +217,60 @@ fn query_separator(url: &str) -> &'static str {
     }
 }
 
-/// Decodes valid `%XX` escapes; anything else is kept as it is.
-fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes[i] == b'%'
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-        if escaped {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+/// Bytes that stand in a URL as they are: unreserved and reserved
+/// characters and `+` (`%` only as part of a valid escape).
+const URL_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
     }
-    Some(out)
-}
+    let extra = b"-._~:/?[]@!$&'()*+,;=";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Percent-encodes every byte that may not stand in a URL. Reserved
 /// characters, `+` and existing `%XX` escapes are kept as they are.
 pub fn percent_encode(text: &str) -> String {
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    for (i, &b) in bytes.iter().enumerate() {
-        let allowed = b.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=".contains(&b);
-        let escape = b == b'%'
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-        if allowed || escape {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    append_percent_encoded(&mut out, text);
     out
+}
+
+/// `percent_encode`, appended to `out`; runs of safe bytes are copied whole.
+fn append_percent_encoded(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = text.as_bytes();
+    let mut run_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if URL_SAFE[b as usize] {
+            i += 1;
+            continue;
+        }
+        if escape_at(bytes, i).is_some() {
+            i += 3;
+            continue;
+        }
+        // Runs start and end next to ASCII bytes, so these are char boundaries.
+        if run_start < i {
+            out.push_str(&text[run_start..i]);
+        }
+        out.push('%');
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+        i += 1;
+        run_start = i;
+    }
+    out.push_str(&text[run_start..]);
 }
 
 /// The request URL: the stored URL plus the timestamp and id parameters.

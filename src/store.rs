@@ -63,6 +63,10 @@ struct Inner {
     next_position: u64,
     next_offset: u64,
     written: u64,
+    /// Sequence number of the newest append: hits found at open are 1..=count,
+    /// this run's appends follow. Removals take the oldest first, so the
+    /// queued hits are exactly the sequence numbers after `appended - count`.
+    appended: u64,
     /// Bytes inserted since the memtable was last rotated.
     since_rotation: u64,
     rotation_due: bool,
@@ -82,6 +86,15 @@ pub struct Removed {
     pub id: u64,
     pub size: u64,
     pub record: Option<Record>,
+}
+
+/// A hit just appended, and the queue's size with it.
+pub struct Appended {
+    pub record: Record,
+    /// Sequence number of the append (see `Store::queued_arrivals`).
+    pub seq: u64,
+    pub count: u64,
+    pub bytes: u64,
 }
 
 /// The durable queue of one storage directory.
@@ -118,6 +131,7 @@ impl Store {
             bytes: 0,
             next_position: 0,
             next_offset: 0,
+            appended: 0,
             written: 0,
             since_rotation: 0,
             rotation_due: false,
@@ -130,6 +144,7 @@ impl Store {
             inner.tail = inner.head - 1;
         }
         inner.next_id = inner.next_id.max(id_floor);
+        inner.appended = inner.count;
         inner.open = Some(open);
         crate::storage_dir::restrict_permissions(&dir.queue_path());
         Ok((
@@ -169,7 +184,7 @@ impl Store {
 
     /// Appends a hit at the tail; it is in fjall's journal (handed to the
     /// OS, so it survives a process kill) when this returns.
-    pub fn append(&self, url: &str, created_ms: u64) -> Result<Record> {
+    pub fn append(&self, url: &str, created_ms: u64) -> Result<Appended> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
         let id = self.allocate(&mut inner)?;
@@ -192,11 +207,17 @@ impl Store {
         }
         inner.tail = id;
         inner.count += 1;
+        inner.appended += 1;
         inner.bytes += record.size();
         inner.next_position += 1;
         inner.next_offset += record.size();
         Self::note_written(&mut inner, encoded.len() as u64 + ENTRY_OVERHEAD_BYTES);
-        Ok(record)
+        Ok(Appended {
+            record,
+            seq: inner.appended,
+            count: inner.count,
+            bytes: inner.bytes,
+        })
     }
 
     /// Counts bytes written and rotates the memtable every `MEMTABLE_BYTES`.
@@ -322,32 +343,17 @@ impl Store {
         Ok(out)
     }
 
-    /// How many of the first `max` hits with ids in `from..=to` are stored,
-    /// and the last one's id; reads keys only.
-    pub fn count_between(&self, from: u64, to: u64, max: u64) -> Result<(u64, u64)> {
-        let mut inner = self.inner.lock();
-        self.usable(&mut inner)?;
-        let from = from.max(inner.head);
-        if inner.count == 0 || from > to {
-            return Ok((0, 0));
-        }
-        let open = inner.open.as_ref().ok_or_else(closed)?;
-        let (mut count, mut last) = (0, 0);
-        for guard in open.queue.range(key_of(from)..=key_of(to)) {
-            let key = guard
-                .key()
-                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
-            last = key
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(last);
-            count += 1;
-            if count >= max {
-                break;
-            }
-        }
-        Ok((count, last))
+    /// Sequence number of the newest append (see `queued_arrivals`).
+    pub fn appended(&self) -> u64 {
+        self.inner.lock().appended
+    }
+
+    /// How many of the appends with sequence numbers in `after+1..=upto`
+    /// are still queued. Constant time: removals always take the oldest.
+    pub fn queued_arrivals(&self, after: u64, upto: u64) -> u64 {
+        let inner = self.inner.lock();
+        let gone_upto = inner.appended.saturating_sub(inner.count);
+        upto.saturating_sub(after.max(gone_upto))
     }
 
     /// Rotates the memtable if `note_written` asked for it; called by the
@@ -593,16 +599,33 @@ impl Store {
         self.inner.lock().next_id.saturating_sub(1)
     }
 
-    /// Syncs the journal to disk.
+    /// Syncs the journal to disk. Through our own file handles, outside
+    /// fjall's journal lock and ours: every write is already handed to the
+    /// OS, and fjall's `persist` would hold its journal lock for the whole
+    /// fsync, stalling every `tracker_send` behind the disk.
     pub fn sync(&self) -> Result<()> {
-        let inner = self.inner.lock();
-        if inner.closed || inner.broken {
-            return Ok(());
+        {
+            let inner = self.inner.lock();
+            if inner.closed || inner.broken {
+                return Ok(());
+            }
         }
-        let open = inner.open.as_ref().ok_or_else(closed)?;
-        open.db
-            .persist(PersistMode::SyncData)
-            .map_err(|e| storage_error(self.dir.path(), "sync", &e))
+        let queue = self.dir.queue_path();
+        for path in journal_files(&queue) {
+            let synced = std::fs::File::open(&path).and_then(|file| file.sync_data());
+            match synced {
+                Ok(()) => {}
+                // Replaced by a recycle of the drained store meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::storage(format!(
+                        "cannot sync the journal {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Records the head, recycles an empty store, and closes the database.
@@ -669,19 +692,25 @@ fn flush_memtables(keyspace: &Keyspace, deadline: std::time::Instant) -> bool {
 /// without an error). A crash before this leaves a journal that is merely
 /// replayed as usual.
 fn empty_journals(queue: &Path) {
-    let Ok(entries) = std::fs::read_dir(queue) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "jnl") {
-            if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
-                if file.set_len(0).is_ok() {
-                    let _ = file.sync_all();
-                }
+    for path in journal_files(queue) {
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
+            if file.set_len(0).is_ok() {
+                let _ = file.sync_all();
             }
         }
     }
+}
+
+/// The journal files of a queue directory.
+fn journal_files(queue: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(queue) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jnl"))
+        .collect()
 }
 
 impl Drop for Store {
@@ -829,7 +858,7 @@ mod tests {
         assert_eq!(all[0].url, "http://h/c?i=1");
         assert_eq!(store.latest().unwrap().unwrap().url, "http://h/c?i=9");
         assert_eq!(store.bytes(), all.iter().map(Record::size).sum::<u64>());
-        let next = store.append("http://h/c?i=10", 0).unwrap();
+        let next = store.append("http://h/c?i=10", 0).unwrap().record;
         assert!(next.id > all[8].id);
         drop(store);
         let _ = std::fs::remove_dir_all(&path);
@@ -859,7 +888,7 @@ mod tests {
         let ids_before = store.last_id();
         assert_eq!(store.remove_all(10).unwrap().len(), 1);
         assert_eq!(store.count(), 0);
-        assert!(store.append("http://h/c?b=1", 0).unwrap().id > ids_before);
+        assert!(store.append("http://h/c?b=1", 0).unwrap().record.id > ids_before);
         drop(store);
         let store = open(&path);
         assert_eq!(store.count(), 1);

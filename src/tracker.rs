@@ -3,7 +3,8 @@
 //! for work. It never does network I/O and never waits for a request.
 //!
 //! State shared with the worker lives in [`Shared`]; the delivery logic
-//! lives in `worker`. Lock order: `state` before the store's own lock.
+//! lives in `worker`. Lock order: `send_gate`, then `state`, then the
+//! store's own lock.
 
 use crate::config::{Config, StorageMode};
 use crate::events::{Event, EventSink};
@@ -14,7 +15,7 @@ use crate::storage_dir::StorageDir;
 use crate::store::Store;
 use crate::transport::Transport;
 use crate::worker;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub struct State {
     /// Last store id whose arrival was accepted / handled by the worker.
     pub store_accepted: u64,
     pub store_handled: u64,
+    /// The same two, as the store's append sequence numbers.
+    pub store_accepted_seq: u64,
+    pub store_handled_seq: u64,
     pub dispatch_requested: u64,
     pub dispatch_done: u64,
     pub probe_now: bool,
@@ -73,6 +77,10 @@ pub struct State {
     /// Final events queued in `pending` so far, and emitted so far.
     pub events_owed: u64,
     pub events_emitted: u64,
+    /// The worker waits with nothing to do, so the next hit must wake it.
+    /// While it works (or gathers arrivals) a send wakes nobody: waking a
+    /// thread costs a system call, more than the rest of a send.
+    pub worker_idle: bool,
 }
 
 impl State {
@@ -115,6 +123,9 @@ pub struct Shared {
     pub events: EventSink,
     pub stats: Stats,
     pub state: Mutex<State>,
+    /// Held shared by `send` from its opt-out check to its append, and
+    /// exclusively by `set_opt_out`.
+    pub send_gate: RwLock<()>,
     /// Wakes the worker.
     pub wake: Condvar,
     /// Wakes `flush` and `destroy` when the worker makes progress.
@@ -255,6 +266,7 @@ impl Tracker {
             None => (None, false),
         };
         let offline_floor = store.as_ref().map_or(0, Store::last_id);
+        let appended_floor = store.as_ref().map_or(0, Store::appended);
         let state = State {
             mode: config.storage,
             opt_out,
@@ -265,6 +277,8 @@ impl Tracker {
             memory_handled: 0,
             store_accepted: offline_floor,
             store_handled: offline_floor,
+            store_accepted_seq: appended_floor,
+            store_handled_seq: appended_floor,
             dispatch_requested: 0,
             dispatch_done: 0,
             probe_now: false,
@@ -279,6 +293,7 @@ impl Tracker {
             memory_in_flight: None,
             events_owed: 0,
             events_emitted: 0,
+            worker_idle: false,
         };
         let shared = Arc::new(Shared {
             transport: Transport::new(&config.headers, config.request_timeout_seconds),
@@ -287,6 +302,7 @@ impl Tracker {
             events: EventSink::default(),
             stats: Stats::default(),
             state: Mutex::new(state),
+            send_gate: RwLock::new(()),
             wake: Condvar::new(),
             progress: Condvar::new(),
             offline_floor,
@@ -319,6 +335,15 @@ impl Tracker {
         self.shared.wake.notify_all();
     }
 
+    /// `start` for a new hit: wakes the worker only if it is idle.
+    fn nudge(&self, state: &mut State) {
+        state.started = true;
+        if state.worker_idle {
+            state.worker_idle = false;
+            self.shared.wake.notify_all();
+        }
+    }
+
     pub fn set_storage(&self, mode: StorageMode) -> Result<()> {
         if mode != StorageMode::Never && self.shared.store.is_none() {
             return Err(Error::config(format!(
@@ -337,6 +362,7 @@ impl Tracker {
     }
 
     pub fn send(&self, hit: &str) -> Result<()> {
+        let _gate = self.shared.send_gate.read();
         let c = &self.shared.config;
         let url = request::normalize_hit(
             hit,
@@ -353,7 +379,7 @@ impl Tracker {
         if state.opt_out {
             let id = self.shared.allocate_id()?;
             self.shared.drop_later(&mut state, id, url, "opt-out");
-            self.start(&mut state);
+            self.nudge(&mut state);
             return Ok(());
         }
         match state.mode {
@@ -383,24 +409,39 @@ impl Tracker {
                 });
             }
             StorageMode::Required | StorageMode::Always => {
-                let store = self.store()?;
-                let record = store.append(&url, created_ms)?;
-                state.store_accepted = record.id;
-                state.unsynced_since.get_or_insert_with(Instant::now);
-                // The hit is stored: a failed eviction must not report it as refused.
-                match store.evict_over(c.max_queue_hits, c.max_queue_bytes) {
-                    Ok(evicted) => {
-                        self.shared.drop_removed(
-                            &mut state,
-                            evicted,
-                            "queue full (max_queue_hits / max_queue_bytes)",
-                        );
-                    }
-                    Err(e) => *self.shared.stats.last_error.lock() = e.message,
-                }
+                drop(state);
+                return self.store_hit(&url, created_ms);
             }
         }
-        self.start(&mut state);
+        self.nudge(&mut state);
+        Ok(())
+    }
+
+    /// The stored half of `send`. The append runs outside the state lock,
+    /// which the worker takes often: holding it over a journal write would
+    /// make the worker wait for it and the send pay to wake the worker.
+    fn store_hit(&self, url: &str, created_ms: u64) -> Result<()> {
+        let c = &self.shared.config;
+        let store = self.store()?;
+        let appended = store.append(url, created_ms)?;
+        let mut state = self.shared.state.lock();
+        state.store_accepted = state.store_accepted.max(appended.record.id);
+        state.store_accepted_seq = state.store_accepted_seq.max(appended.seq);
+        state.unsynced_since.get_or_insert_with(Instant::now);
+        if appended.count > c.max_queue_hits || appended.bytes > c.max_queue_bytes {
+            // The hit is stored: a failed eviction must not report it as refused.
+            match store.evict_over(c.max_queue_hits, c.max_queue_bytes) {
+                Ok(evicted) => {
+                    self.shared.drop_removed(
+                        &mut state,
+                        evicted,
+                        "queue full (max_queue_hits / max_queue_bytes)",
+                    );
+                }
+                Err(e) => *self.shared.stats.last_error.lock() = e.message,
+            }
+        }
+        self.nudge(&mut state);
         Ok(())
     }
 
@@ -417,6 +458,8 @@ impl Tracker {
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.state.lock();
+        // Ends the worker's gathering of arrivals early.
+        self.shared.wake.notify_all();
         let (memory, stored, dispatch, owed) = (
             state.memory_accepted,
             state.store_accepted,
@@ -467,6 +510,8 @@ impl Tracker {
     }
 
     pub fn set_opt_out(&self, opt_out: bool) -> Result<()> {
+        // No send is between its checks and its append while the queue is purged.
+        let _gate = self.shared.send_gate.write();
         let mut state = self.shared.state.lock();
         if state.shutdown {
             return Err(Error::closed());

@@ -19,11 +19,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// After a pass, new arrivals wait this long for more to join them (any
+/// other work, a flush or a dispatch starts the next pass at once): a
+/// burst of sends then costs one pass, and the senders no wake-ups.
+const GATHER: Duration = Duration::from_millis(2);
 const EXPIRE_BATCH: u64 = 256;
 
 struct Local {
     rng: u64,
     next_expiry: Option<Instant>,
+    last_pass: Option<Instant>,
 }
 
 /// The worker thread's body.
@@ -32,6 +37,7 @@ pub fn run(shared: &Shared) {
     let mut local = Local {
         rng: seed | 1,
         next_expiry: Some(Instant::now()),
+        last_pass: None,
     };
     loop {
         match catch_unwind(AssertUnwindSafe(|| pass(shared, &mut local))) {
@@ -105,9 +111,16 @@ fn retrying(shared: &Shared, state: &State) -> bool {
 }
 
 fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
+    has_arrivals(state) || has_other_work(shared, state, local, now)
+}
+
+/// New hits whose first handling is due.
+fn has_arrivals(state: &State) -> bool {
+    !state.memory.is_empty() || state.store_accepted > state.store_handled
+}
+
+fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
     !state.pending.is_empty()
-        || !state.memory.is_empty()
-        || state.store_accepted > state.store_handled
         || state.dispatch_requested > state.dispatch_done
         || (retrying(shared, state) && may_probe(state, now))
         || (local.next_expiry.is_some_and(|t| now >= t) && queued(shared) > 0)
@@ -139,14 +152,24 @@ fn wait_for_work(shared: &Shared, local: &Local) -> bool {
         }
         let now = Instant::now();
         if state.started && has_work(shared, &state, local, now) {
+            let gather_until = local.last_pass.map(|t| t + GATHER);
+            if let Some(until) = gather_until.filter(|&until| until > now) {
+                if !has_other_work(shared, &state, local, now) {
+                    // A notify (flush, dispatch, settings) ends this early.
+                    shared.wake.wait_until(&mut state, until);
+                    return !state.shutdown;
+                }
+            }
             return true;
         }
+        state.worker_idle = true;
         match next_deadline(shared, &state, local).filter(|_| state.started) {
             Some(deadline) if deadline > now => {
                 shared.wake.wait_until(&mut state, deadline);
             }
             _ => shared.wake.wait(&mut state),
         }
+        state.worker_idle = false;
     }
 }
 
@@ -163,6 +186,7 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
         store.rotate_if_due();
     }
     sync_if_due(shared);
+    local.last_pass = Some(Instant::now());
     true
 }
 
@@ -404,19 +428,20 @@ fn handle_store(shared: &Shared, local: &mut Local) {
         shared.progress.notify_all();
         return;
     };
-    let (from, upto, dispatch_target, dispatching, auto) = {
+    let (arrivals, dispatch_target, dispatching, auto) = {
         let state = shared.state.lock();
         let now = Instant::now();
         let dispatching = state.dispatch_requested > state.dispatch_done;
         let auto = state.mode == StorageMode::Required && !state.opt_out && may_probe(&state, now);
-        (
-            state.store_handled + 1,
-            state.store_accepted,
-            state.dispatch_requested,
-            dispatching,
-            auto,
-        )
+        let arrivals = Arrivals {
+            from: state.store_handled + 1,
+            upto: state.store_accepted,
+            after_seq: state.store_handled_seq,
+            upto_seq: state.store_accepted_seq,
+        };
+        (arrivals, state.dispatch_requested, dispatching, auto)
     };
+    let (from, upto) = (arrivals.from, arrivals.upto);
     if upto >= from && local.next_expiry.is_none() && shared.config.max_age_seconds > 0 {
         local.next_expiry =
             Some(Instant::now() + Duration::from_secs(shared.config.max_age_seconds.min(1 << 32)));
@@ -424,15 +449,16 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     // Without an automatic attempt the arrivals' handling is complete now:
     // they are STORED before a dispatch asked for after them sends them.
     if !auto {
-        report_stored(shared, store, from, upto, None);
+        report_stored(shared, store, &arrivals, None);
         let mut state = shared.state.lock();
         state.store_handled = state.store_handled.max(upto);
+        state.store_handled_seq = state.store_handled_seq.max(arrivals.upto_seq);
         shared.progress.notify_all();
     }
     if dispatching || auto {
         let failure = drain(shared, local, dispatching);
         if auto {
-            report_stored(shared, store, from, upto, failure);
+            report_stored(shared, store, &arrivals, failure);
         }
     }
     if dispatching {
@@ -447,6 +473,7 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     }
     let mut state = shared.state.lock();
     state.store_handled = state.store_handled.max(upto);
+    state.store_handled_seq = state.store_handled_seq.max(arrivals.upto_seq);
     if dispatching {
         state.dispatch_done = state.dispatch_done.max(dispatch_target);
     }
@@ -454,32 +481,32 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     shared.progress.notify_all();
 }
 
-/// STORED events for the arrivals `from..=upto` still in the queue.
+/// Hits accepted since the worker's last look: by id and by the store's
+/// append sequence number.
+struct Arrivals {
+    from: u64,
+    upto: u64,
+    after_seq: u64,
+    upto_seq: u64,
+}
+
+/// STORED events for the arrivals still in the queue.
 fn report_stored(
     shared: &Shared,
     store: &Store,
-    from: u64,
-    upto: u64,
+    arrivals: &Arrivals,
     failure: Option<(String, u16)>,
 ) {
+    if !shared.events.has_callback() {
+        // Nobody listens: count, without reading the hits back.
+        let queued = store.queued_arrivals(arrivals.after_seq, arrivals.upto_seq);
+        shared.stats.stored.fetch_add(queued, Ordering::Relaxed);
+        return;
+    }
     // In chunks, so a burst of arrivals never holds the store's lock (and
     // with it a caller's tracker_send) for long.
     const CHUNK: usize = 256;
-    if !shared.events.has_callback() {
-        // Nobody listens: count, without reading the hits back.
-        let mut next = from;
-        while next <= upto {
-            match store.count_between(next, upto, CHUNK as u64) {
-                Ok((0, _)) => return,
-                Ok((count, last)) => {
-                    shared.stats.stored.fetch_add(count, Ordering::Relaxed);
-                    next = last.saturating_add(1);
-                }
-                Err(e) => return note_error(shared, &e),
-            }
-        }
-        return;
-    }
+    let (from, upto) = (arrivals.from, arrivals.upto);
     let mut next = from;
     let mut why: Option<(String, u16)> = None;
     while next <= upto {
