@@ -20,6 +20,7 @@ pub mod storage_dir;
 pub mod store;
 pub mod tracker;
 pub mod transport;
+mod priority;
 mod worker;
 
 pub use config::{Config, StorageMode};

@@ -165,9 +165,9 @@ fn has_param(url: &str, name: &str) -> bool {
     let Some((_, query)) = url.split_once('?') else {
         return false;
     };
-    query.split('&').any(|pair| {
-        let raw = pair.split('=').next().unwrap_or("");
-        decodes_to(raw.as_bytes(), name.as_bytes())
+    query.as_bytes().split(|&b| b == b'&').any(|pair| {
+        let raw = pair.split(|&b| b == b'=').next().unwrap_or(&[]);
+        decodes_to(raw, name.as_bytes())
     })
 }
 

@@ -719,7 +719,13 @@ impl Drop for Store {
     }
 }
 
+/// Opens the database from a background-priority thread, so fjall's own
+/// thread, which it starts here, inherits that priority.
 fn open_db(path: &Path) -> fjall::Result<Open> {
+    crate::priority::in_background(|| open_db_here(path))
+}
+
+fn open_db_here(path: &Path) -> fjall::Result<Open> {
     let db = Database::builder(path)
         .worker_threads(1)
         .cache_size(CACHE_BYTES)

@@ -33,6 +33,7 @@ struct Local {
 
 /// The worker thread's body.
 pub fn run(shared: &Shared) {
+    crate::priority::lower_current_thread();
     let seed = now_ms() ^ (shared as *const Shared as u64).rotate_left(17);
     let mut local = Local {
         rng: seed | 1,
