@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod events;
+mod intake;
 pub mod ffi;
 pub mod record;
 pub mod request;

@@ -27,14 +27,34 @@ pub struct Record {
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + self.url.len());
+        Self::encode_fields(
+            &mut out,
+            &self.url,
+            self.created_ms,
+            self.attempts,
+            self.position,
+            self.offset,
+        );
+        out
+    }
+
+    /// The encoding of a record with these fields, appended to `out`
+    /// (without building the record).
+    pub fn encode_fields(
+        out: &mut Vec<u8>,
+        url: &str,
+        created_ms: u64,
+        attempts: u32,
+        position: u64,
+        offset: u64,
+    ) {
         out.push(RECORD_VERSION);
         out.push(0);
-        out.extend_from_slice(&self.attempts.to_le_bytes());
-        out.extend_from_slice(&self.created_ms.to_le_bytes());
-        out.extend_from_slice(&self.position.to_le_bytes());
-        out.extend_from_slice(&self.offset.to_le_bytes());
-        out.extend_from_slice(self.url.as_bytes());
-        out
+        out.extend_from_slice(&attempts.to_le_bytes());
+        out.extend_from_slice(&created_ms.to_le_bytes());
+        out.extend_from_slice(&position.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(url.as_bytes());
     }
 
     /// Decodes a record stored under `key`; `None` if the bytes are not one.

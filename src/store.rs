@@ -14,8 +14,16 @@
 //! or at close, the database is closed and replaced by a fresh one: reopening
 //! an empty store then replays nothing, and deleted hit bytes leave the disk.
 //!
-//! All methods take `&self` and lock one mutex briefly; none does network I/O.
+//! `append` (the caller's `tracker_send`) writes only to the intake files
+//! (see `intake`) under the intake lock; every other operation first moves
+//! the intake's hits into fjall in one batch, and the worker does so after
+//! each pass. fjall holds its version lock over fsyncs while it flushes a
+//! memtable, so a send that inserted into fjall itself would wait for the
+//! disk every few thousand hits.
+//!
+//! Lock order: `inner` before `intake`. None of the methods does network I/O.
 
+use crate::intake::{self, IntakeFiles};
 use crate::record::{Record, key_of};
 use crate::result::{Error, Result};
 use crate::storage_dir::StorageDir;
@@ -43,6 +51,13 @@ const RECYCLE_AFTER_BYTES: u64 = 1024 * 1024;
 const ID_BLOCK: u64 = 4096;
 const META_RESERVED: &[u8] = b"reserved_ids_until";
 const META_HEAD: &[u8] = b"head";
+/// Highest id moved from the intake into this database: intake entries up
+/// to it are not replayed.
+const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
+/// Past this much in the intake the caller's thread waits to move it into
+/// fjall itself (the worker normally does it every few milliseconds): the
+/// bound on the memory the intake holds while fjall falls behind.
+const INTAKE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 
 struct Open {
     db: Database,
@@ -56,23 +71,35 @@ struct Inner {
     head: u64,
     /// Largest id stored, or 0.
     tail: u64,
-    next_id: u64,
-    reserved_until: u64,
+    /// Hits and URL bytes in fjall (the intake's are counted there).
     count: u64,
     bytes: u64,
-    next_position: u64,
-    next_offset: u64,
+    /// Highest intake id moved into this database (`META_INTAKE_MOVED`).
+    intake_moved: u64,
     written: u64,
-    /// Sequence number of the newest append: hits found at open are 1..=count,
-    /// this run's appends follow. Removals take the oldest first, so the
-    /// queued hits are exactly the sequence numbers after `appended - count`.
-    appended: u64,
     /// Bytes inserted since the memtable was last rotated.
     since_rotation: u64,
     rotation_due: bool,
     /// A write failed; reopen before the next use (fjall poisons itself).
     broken: bool,
     closed: bool,
+}
+
+/// The tail of the queue: hits written to the intake files and not yet
+/// moved into fjall, and everything an append assigns.
+struct Intake {
+    files: Option<IntakeFiles>,
+    pending: intake::Pending,
+    next_id: u64,
+    reserved_until: u64,
+    next_position: u64,
+    next_offset: u64,
+    /// Sequence number of the newest append: hits found at open are 1..=count,
+    /// this run's appends follow. Removals take the oldest first, so the
+    /// queued hits are exactly the sequence numbers after `appended - count`.
+    appended: u64,
+    /// A failed write could not be cut off: replay before the next append.
+    damaged: bool,
 }
 
 /// What `open` found.
@@ -90,7 +117,7 @@ pub struct Removed {
 
 /// A hit just appended, and the queue's size with it.
 pub struct Appended {
-    pub record: Record,
+    pub id: u64,
     /// Sequence number of the append (see `Store::queued_arrivals`).
     pub seq: u64,
     pub count: u64,
@@ -101,6 +128,7 @@ pub struct Appended {
 pub struct Store {
     dir: StorageDir,
     inner: Mutex<Inner>,
+    intake: Mutex<Intake>,
 }
 
 impl Store {
@@ -121,36 +149,52 @@ impl Store {
             }
             Err(e) => return Err(storage_error(&dir.queue_path(), "open", &e)),
         };
+        let files = IntakeFiles::open(dir.path()).map_err(|e| {
+            Error::storage(format!(
+                "cannot open the intake files in {}: {e}",
+                dir.path().display()
+            ))
+        })?;
+        let mut intake = Intake {
+            files: Some(files),
+            pending: intake::Pending::default(),
+            next_id: 1,
+            reserved_until: 0,
+            next_position: 0,
+            next_offset: 0,
+            appended: 0,
+            damaged: false,
+        };
         let mut inner = Inner {
             open: None,
             head: 1,
             tail: 0,
-            next_id: 1,
-            reserved_until: 0,
             count: 0,
             bytes: 0,
-            next_position: 0,
-            next_offset: 0,
-            appended: 0,
+            intake_moved: 0,
             written: 0,
             since_rotation: 0,
             rotation_due: false,
             broken: false,
             closed: false,
         };
-        load_state(&mut inner, &open).map_err(|e| storage_error(&dir.queue_path(), "read", &e))?;
+        replay_intake(&mut inner, &mut intake, &open)
+            .map_err(|e| storage_error(&dir.queue_path(), "replay the intake into", &e))?;
+        load_state(&mut inner, &mut intake, &open)
+            .map_err(|e| storage_error(&dir.queue_path(), "read", &e))?;
         if inner.count == 0 {
             inner.head = inner.head.max(id_floor);
             inner.tail = inner.head - 1;
         }
-        inner.next_id = inner.next_id.max(id_floor);
-        inner.appended = inner.count;
+        intake.next_id = intake.next_id.max(id_floor);
+        intake.appended = inner.count;
         inner.open = Some(open);
         crate::storage_dir::restrict_permissions(&dir.queue_path());
         Ok((
             Store {
                 dir,
                 inner: Mutex::new(inner),
+                intake: Mutex::new(intake),
             },
             report,
         ))
@@ -162,62 +206,177 @@ impl Store {
 
     /// Hands out an id unique within this storage directory.
     pub fn allocate_id(&self) -> Result<u64> {
-        let mut inner = self.inner.lock();
-        self.usable(&mut inner)?;
-        self.allocate(&mut inner)
-    }
-
-    fn allocate(&self, inner: &mut Inner) -> Result<u64> {
-        let id = inner.next_id;
-        if id >= inner.reserved_until {
-            let until = id + ID_BLOCK;
-            let open = inner.open.as_ref().ok_or_else(closed)?;
-            if let Err(e) = open.meta.insert(META_RESERVED, until.to_be_bytes()) {
-                inner.broken = true;
-                return Err(storage_error(self.dir.path(), "write", &e));
-            }
-            inner.reserved_until = until;
-        }
-        inner.next_id = id + 1;
+        let mut intake = self.lock_intake_for_append()?;
+        let id = intake.next_id;
+        intake.next_id += 1;
         Ok(id)
     }
 
-    /// Appends a hit at the tail; it is in fjall's journal (handed to the
-    /// OS, so it survives a process kill) when this returns.
-    pub fn append(&self, url: &str, created_ms: u64) -> Result<Appended> {
-        let mut inner = self.inner.lock();
-        self.usable(&mut inner)?;
-        let id = self.allocate(&mut inner)?;
-        let record = Record {
-            id,
-            url: url.to_owned(),
-            created_ms,
-            attempts: 0,
-            position: inner.next_position,
-            offset: inner.next_offset,
+    /// The intake lock, once the next id is reserved on disk and the intake
+    /// is fit for appends. The rare slow path (every `ID_BLOCK` ids, or
+    /// after a failed intake write) takes the store's lock first, as the
+    /// lock order wants.
+    fn lock_intake_for_append(&self) -> Result<parking_lot::MutexGuard<'_, Intake>> {
+        loop {
+            let intake = self.intake.lock();
+            if intake.files.is_none() {
+                return Err(closed());
+            }
+            if !intake.damaged && intake.next_id < intake.reserved_until {
+                return Ok(intake);
+            }
+            drop(intake);
+            let mut inner = self.inner.lock();
+            self.usable(&mut inner)?;
+            self.reserve_ids(&inner, &mut self.intake.lock())?;
+        }
+    }
+
+    /// Extends the id reservation before appends run out of it, so the
+    /// caller's thread does not wait for the database to reserve more.
+    /// The database write happens without the intake lock.
+    fn reserve_ahead(&self, inner: &Inner) {
+        let until = {
+            let intake = self.intake.lock();
+            if intake.reserved_until.saturating_sub(intake.next_id) > ID_BLOCK / 2 {
+                return;
+            }
+            intake.next_id + ID_BLOCK
         };
-        let encoded = record.encode();
+        let Some(open) = inner.open.as_ref() else {
+            return;
+        };
+        if open.meta.insert(META_RESERVED, until.to_be_bytes()).is_ok() {
+            let mut intake = self.intake.lock();
+            intake.reserved_until = intake.reserved_until.max(until);
+        }
+    }
+
+    /// Reserves the next block of ids in the database if the current one
+    /// is used up.
+    fn reserve_ids(&self, inner: &Inner, intake: &mut Intake) -> Result<()> {
+        if intake.next_id < intake.reserved_until {
+            return Ok(());
+        }
+        let until = intake.next_id + ID_BLOCK;
         let open = inner.open.as_ref().ok_or_else(closed)?;
-        if let Err(e) = open.queue.insert(key_of(id), &encoded) {
+        open.meta
+            .insert(META_RESERVED, until.to_be_bytes())
+            .map_err(|e| storage_error(self.dir.path(), "write", &e))?;
+        intake.reserved_until = until;
+        Ok(())
+    }
+
+    /// Appends a hit at the tail: one write to an intake file, so it
+    /// survives a process kill when this returns. fjall is not touched
+    /// unless the intake has grown past `INTAKE_LIMIT_BYTES`.
+    pub fn append(&self, url: &str, created_ms: u64) -> Result<Appended> {
+        let (appended, pending_bytes) = self.append_to_intake(url, created_ms)?;
+        // The hit is stored either way: a failure to move it on shows at
+        // the next call that needs fjall.
+        if pending_bytes >= INTAKE_LIMIT_BYTES {
+            let _ = self.absorb_intake();
+        }
+        Ok(appended)
+    }
+
+    fn append_to_intake(&self, url: &str, created_ms: u64) -> Result<(Appended, u64)> {
+        let mut guard = self.lock_intake_for_append()?;
+        let intake = &mut *guard;
+        let id = intake.next_id;
+        let (position, offset) = (intake.next_position, intake.next_offset);
+        let size = url.len() as u64;
+        let entry = intake.pending.push(id, size, |out| {
+            Record::encode_fields(out, url, created_ms, 0, position, offset)
+        });
+        let entry_len = entry.len();
+        let written = match intake.files.as_mut() {
+            Some(files) => files.append(entry),
+            None => Err((std::io::Error::other("closed"), false)),
+        };
+        if let Err((e, damaged)) = written {
+            intake.pending.pop(entry_len, size);
+            intake.damaged |= damaged;
+            return Err(Error::storage(format!(
+                "cannot write the hit to the intake in {}: {e}",
+                self.dir.path().display()
+            )));
+        }
+        intake.next_id += 1;
+        intake.next_position += 1;
+        intake.next_offset += size;
+        intake.appended += 1;
+        // The lock order is inner before intake, so fjall's share is read
+        // without waiting; a busy store is checked at the next append.
+        let (count, bytes) = self
+            .inner
+            .try_lock()
+            .map_or((0, 0), |inner| (inner.count, inner.bytes));
+        let appended = Appended {
+            id,
+            seq: intake.appended,
+            count: count + intake.pending.count(),
+            bytes: bytes + intake.pending.url_bytes(),
+        };
+        Ok((appended, intake.pending.url_bytes()))
+    }
+
+    /// Moves the intake's hits into fjall now (the worker calls this after
+    /// each pass, so they do not pile up in memory).
+    pub fn absorb_intake(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)
+    }
+
+    /// Moves every pending intake hit into fjall in one batch, then empties
+    /// the intake file they were written to. On failure they stay in the
+    /// intake files, which the reopen in `usable` replays.
+    fn absorb(&self, inner: &mut Inner) -> Result<()> {
+        let (hits, previous_file) = {
+            let mut intake = self.intake.lock();
+            if intake.pending.is_empty() {
+                return Ok(());
+            }
+            let previous = intake.files.as_mut().and_then(IntakeFiles::switch);
+            (std::mem::take(&mut intake.pending), previous)
+        };
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        let mut batch = open.db.batch();
+        let mut written = 0;
+        let mut last = 0;
+        for (id, payload) in hits.iter() {
+            written += payload.len() as u64 + ENTRY_OVERHEAD_BYTES;
+            batch.insert(&open.queue, key_of(id), payload);
+            last = id;
+        }
+        let moved = inner.intake_moved.max(last);
+        batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
+        if let Err(e) = batch.commit() {
             inner.broken = true;
+            self.intake.lock().pending.put_back_before(hits);
             return Err(storage_error(self.dir.path(), "write", &e));
         }
         if inner.count == 0 {
-            inner.head = id;
+            inner.head = hits.first_id().unwrap_or(last);
         }
-        inner.tail = id;
-        inner.count += 1;
-        inner.appended += 1;
-        inner.bytes += record.size();
-        inner.next_position += 1;
-        inner.next_offset += record.size();
-        Self::note_written(&mut inner, encoded.len() as u64 + ENTRY_OVERHEAD_BYTES);
-        Ok(Appended {
-            record,
-            seq: inner.appended,
-            count: inner.count,
-            bytes: inner.bytes,
-        })
+        inner.tail = last;
+        inner.intake_moved = moved;
+        self.reserve_ahead(inner);
+        inner.count += hits.count();
+        inner.bytes += hits.url_bytes();
+        Self::note_written(inner, written);
+        if let Some(index) = previous_file {
+            // Outside the intake lock: dropping the pages of a large file
+            // takes a while, and no append goes to the inactive file. If it
+            // fails the file stays full; `switch` retries before reuse.
+            let handle = self.intake.lock().files.as_ref().and_then(|f| f.handle(index));
+            if handle.is_some_and(|file| file.set_len(0).is_ok()) {
+                if let Some(files) = self.intake.lock().files.as_mut() {
+                    files.mark_empty(index);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Counts bytes written and rotates the memtable every `MEMTABLE_BYTES`.
@@ -345,14 +504,16 @@ impl Store {
 
     /// Sequence number of the newest append (see `queued_arrivals`).
     pub fn appended(&self) -> u64 {
-        self.inner.lock().appended
+        self.intake.lock().appended
     }
 
     /// How many of the appends with sequence numbers in `after+1..=upto`
     /// are still queued. Constant time: removals always take the oldest.
     pub fn queued_arrivals(&self, after: u64, upto: u64) -> u64 {
         let inner = self.inner.lock();
-        let gone_upto = inner.appended.saturating_sub(inner.count);
+        let intake = self.intake.lock();
+        let queued = inner.count + intake.pending.count();
+        let gone_upto = intake.appended.saturating_sub(queued);
         upto.saturating_sub(after.max(gone_upto))
     }
 
@@ -528,7 +689,7 @@ impl Store {
         let path = self.dir.queue_path();
         // Outside the database, so ids stay unique even if the process dies
         // between deleting the old database and starting the new one.
-        self.dir.set_id_floor(inner.next_id)?;
+        self.dir.set_id_floor(self.intake.lock().next_id)?;
         drop(inner.open.take());
         let trash = self.dir.path().join("queue.old");
         let result = (|| {
@@ -545,58 +706,73 @@ impl Store {
         }
         inner.count = 0;
         inner.bytes = 0;
-        inner.head = inner.next_id;
-        inner.tail = inner.next_id.saturating_sub(1);
         inner.written = 0;
-        inner.next_position = 0;
-        inner.next_offset = 0;
-        inner.reserved_until = 0;
+        inner.since_rotation = 0;
         let open = open_db(&path).map_err(|e| {
             inner.broken = true;
             storage_error(&path, "open", &e)
         })?;
-        inner.open = Some(open);
-        inner.since_rotation = 0;
         crate::storage_dir::restrict_permissions(&path);
-        // Persist the id floor so ids stay unique after the fresh start.
-        let floor = inner.next_id;
-        inner.next_id = floor;
-        self.allocate(inner)?;
-        inner.next_id = floor;
-        Ok(())
+        // The new database carries on the old one's intake mark (hits up to
+        // it were moved and are gone) and id reservation.
+        let carried = open
+            .meta
+            .insert(META_INTAKE_MOVED, inner.intake_moved.to_be_bytes());
+        inner.open = Some(open);
+        if let Err(e) = carried {
+            inner.broken = true;
+            return Err(storage_error(&path, "write", &e));
+        }
+        let mut intake = self.intake.lock();
+        inner.head = intake.pending.first_id().unwrap_or(intake.next_id);
+        inner.tail = inner.head.saturating_sub(1);
+        intake.reserved_until = 0;
+        self.reserve_ids(inner, &mut intake)
     }
 
-    /// Reopens after a failed write (disk full): fjall refuses all writes
-    /// after one fails, so recovery needs a fresh handle.
+    /// Makes the store fit for use: reopens after a failed write (disk
+    /// full; fjall refuses all writes after one fails, so recovery needs a
+    /// fresh handle) or a damaged intake, replaying the intake files, and
+    /// moves the intake's pending hits into fjall.
     fn usable(&self, inner: &mut Inner) -> Result<()> {
         if inner.closed {
             return Err(closed());
         }
-        if !inner.broken {
-            return Ok(());
+        if !inner.broken && !self.intake.lock().damaged {
+            return self.absorb(inner);
         }
         drop(inner.open.take());
         let path = self.dir.queue_path();
         let open = open_db(&path).map_err(|e| storage_error(&path, "reopen", &e))?;
-        let next_id = inner.next_id;
-        load_state(inner, &open).map_err(|e| storage_error(&path, "read", &e))?;
-        inner.next_id = inner.next_id.max(next_id);
+        let mut intake = self.intake.lock();
+        let next_id = intake.next_id;
+        let appended = intake.appended;
+        replay_intake(inner, &mut intake, &open)
+            .map_err(|e| storage_error(&path, "replay the intake into", &e))?;
+        load_state(inner, &mut intake, &open).map_err(|e| storage_error(&path, "read", &e))?;
+        intake.next_id = intake.next_id.max(next_id);
+        intake.appended = appended;
+        intake.damaged = false;
         inner.open = Some(open);
         inner.broken = false;
         Ok(())
     }
 
+    /// Hits queued, in fjall and in the intake.
     pub fn count(&self) -> u64 {
-        self.inner.lock().count
+        let inner = self.inner.lock();
+        inner.count + self.intake.lock().pending.count()
     }
 
+    /// URL bytes queued, in fjall and in the intake.
     pub fn bytes(&self) -> u64 {
-        self.inner.lock().bytes
+        let inner = self.inner.lock();
+        inner.bytes + self.intake.lock().pending.url_bytes()
     }
 
     /// Newest id handed out so far (0 if none).
     pub fn last_id(&self) -> u64 {
-        self.inner.lock().next_id.saturating_sub(1)
+        self.intake.lock().next_id.saturating_sub(1)
     }
 
     /// Syncs the journal to disk. Through our own file handles, outside
@@ -611,7 +787,8 @@ impl Store {
             }
         }
         let queue = self.dir.queue_path();
-        for path in journal_files(&queue) {
+        let intake_files = intake::file_paths(self.dir.path());
+        for path in intake_files.into_iter().chain(journal_files(&queue)) {
             let synced = std::fs::File::open(&path).and_then(|file| file.sync_data());
             match synced {
                 Ok(()) => {}
@@ -619,7 +796,7 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(Error::storage(format!(
-                        "cannot sync the journal {}: {e}",
+                        "cannot sync {}: {e}",
                         path.display()
                     )));
                 }
@@ -643,8 +820,11 @@ impl Store {
             return;
         }
         let mut journal_redundant = false;
+        // Hits still in the intake go into fjall first; if that fails they
+        // stay in the intake files for the next open.
+        let absorbed = self.usable(&mut inner).is_ok();
         if !inner.broken {
-            if inner.count == 0 && inner.written > 0 {
+            if inner.count == 0 && inner.written > 0 && self.intake.lock().pending.is_empty() {
                 let _ = self.recycle(&mut inner);
             }
             if let Some(open) = inner.open.as_ref() {
@@ -657,12 +837,19 @@ impl Store {
                 journal_redundant = flush_memtables(&open.queue, deadline)
                     && open.db.persist(PersistMode::SyncAll).is_ok();
             }
-            let _ = self.dir.set_id_floor(inner.next_id);
+            let _ = self.dir.set_id_floor(self.intake.lock().next_id);
         }
         drop(inner.open.take());
-        if journal_redundant {
-            empty_journals(&self.dir.queue_path());
+        let mut intake = self.intake.lock();
+        if let Some(mut files) = intake.files.take() {
+            // Only once the intake is empty: the journal holds the mark of
+            // which intake hits were moved.
+            let intake_empty = absorbed && intake.pending.is_empty() && files.empty_all();
+            if journal_redundant && intake_empty {
+                empty_journals(&self.dir.queue_path());
+            }
         }
+        drop(intake);
         inner.closed = true;
         self.dir.release();
     }
@@ -750,10 +937,12 @@ fn read_u64(keyspace: &Keyspace, key: &[u8]) -> fjall::Result<Option<u64>> {
         .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
 }
 
-/// Finds head, tail, count and size from the first and last records.
-fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
+/// Finds head, tail, count and size from the first and last records, and
+/// where the intake's numbering goes on.
+fn load_state(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::Result<()> {
     let reserved = read_u64(&open.meta, META_RESERVED)?.unwrap_or(0);
     let saved_head = read_u64(&open.meta, META_HEAD)?.unwrap_or(0);
+    inner.intake_moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
     let first = match open.queue.range(key_of(saved_head)..).next() {
         Some(guard) => Some(guard.into_inner()?),
         None => None,
@@ -762,8 +951,8 @@ fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
         Some(guard) => Some(guard.into_inner()?),
         None => None,
     };
-    inner.reserved_until = reserved;
-    inner.next_id = reserved.max(1);
+    intake.reserved_until = reserved;
+    intake.next_id = reserved.max(1);
     inner.count = 0;
     inner.bytes = 0;
     inner.written = 0;
@@ -772,13 +961,13 @@ fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
         let last_id = lk.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
         inner.head = first_id;
         inner.tail = last_id;
-        inner.next_id = inner.next_id.max(last_id.saturating_add(1));
+        intake.next_id = intake.next_id.max(last_id.saturating_add(1));
         match (Record::decode(&fk, &fv), Record::decode(&lk, &lv)) {
             (Some(f), Some(l)) if l.position >= f.position && l.offset + l.size() >= f.offset => {
                 inner.count = l.position - f.position + 1;
                 inner.bytes = l.offset + l.size() - f.offset;
-                inner.next_position = l.position + 1;
-                inner.next_offset = l.offset + l.size();
+                intake.next_position = l.position + 1;
+                intake.next_offset = l.offset + l.size();
             }
             _ => {
                 // Damaged first or last record: count, and continue the
@@ -794,16 +983,40 @@ fn load_state(inner: &mut Inner, open: &Open) -> fjall::Result<()> {
                         offset = offset.max(r.offset.saturating_add(r.size()));
                     }
                 }
-                inner.next_position = position.max(inner.count);
-                inner.next_offset = offset.max(inner.bytes);
+                intake.next_position = position.max(inner.count);
+                intake.next_offset = offset.max(inner.bytes);
             }
         }
     } else {
-        inner.head = inner.next_id;
-        inner.tail = inner.next_id - 1;
-        inner.next_position = 0;
-        inner.next_offset = 0;
+        inner.head = intake.next_id;
+        inner.tail = intake.next_id - 1;
+        intake.next_position = 0;
+        intake.next_offset = 0;
     }
+    Ok(())
+}
+
+/// Moves the intake files' hits that are not in the database yet (after a
+/// crash, or a write that failed) into it, durably, then empties the files.
+fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::Result<()> {
+    intake.pending = intake::Pending::default();
+    let Some(files) = intake.files.as_mut() else {
+        return Ok(());
+    };
+    let moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
+    let entries = files.read_all()?;
+    let fresh: Vec<_> = entries.into_iter().filter(|e| e.id > moved).collect();
+    if let Some(last) = fresh.last() {
+        let mut batch = open.db.batch();
+        for entry in &fresh {
+            batch.insert(&open.queue, key_of(entry.id), entry.payload.as_slice());
+        }
+        batch.insert(&open.meta, META_INTAKE_MOVED, last.id.to_be_bytes());
+        batch.commit()?;
+        open.db.persist(PersistMode::SyncAll)?;
+        inner.intake_moved = last.id;
+    }
+    files.empty_all();
     Ok(())
 }
 
@@ -864,8 +1077,8 @@ mod tests {
         assert_eq!(all[0].url, "http://h/c?i=1");
         assert_eq!(store.latest().unwrap().unwrap().url, "http://h/c?i=9");
         assert_eq!(store.bytes(), all.iter().map(Record::size).sum::<u64>());
-        let next = store.append("http://h/c?i=10", 0).unwrap().record;
-        assert!(next.id > all[8].id);
+        let next_id = store.append("http://h/c?i=10", 0).unwrap().id;
+        assert!(next_id > all[8].id);
         drop(store);
         let _ = std::fs::remove_dir_all(&path);
     }
@@ -894,7 +1107,7 @@ mod tests {
         let ids_before = store.last_id();
         assert_eq!(store.remove_all(10).unwrap().len(), 1);
         assert_eq!(store.count(), 0);
-        assert!(store.append("http://h/c?b=1", 0).unwrap().record.id > ids_before);
+        assert!(store.append("http://h/c?b=1", 0).unwrap().id > ids_before);
         drop(store);
         let store = open(&path);
         assert_eq!(store.count(), 1);

@@ -425,7 +425,7 @@ impl Tracker {
         let store = self.store()?;
         let appended = store.append(url, created_ms)?;
         let mut state = self.shared.state.lock();
-        state.store_accepted = state.store_accepted.max(appended.record.id);
+        state.store_accepted = state.store_accepted.max(appended.id);
         state.store_accepted_seq = state.store_accepted_seq.max(appended.seq);
         state.unsynced_since.get_or_insert_with(Instant::now);
         if appended.count > c.max_queue_hits || appended.bytes > c.max_queue_bytes {

@@ -33,7 +33,6 @@ struct Local {
 
 /// The worker thread's body.
 pub fn run(shared: &Shared) {
-    crate::priority::lower_current_thread();
     let seed = now_ms() ^ (shared as *const Shared as u64).rotate_left(17);
     let mut local = Local {
         rng: seed | 1,
@@ -184,6 +183,9 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     send_memory_hits(shared, local);
     handle_store(shared, local);
     if let Some(store) = &shared.store {
+        if let Err(e) = store.absorb_intake() {
+            note_error(shared, &e);
+        }
         store.rotate_if_due();
     }
     sync_if_due(shared);

@@ -1,0 +1,268 @@
+//! The intake: two append-only files in the storage directory where
+//! `tracker_send` writes each stored hit, one `write()` each, so a hit
+//! survives a process kill the moment the send returns without the caller's
+//! thread touching fjall (whose flushes hold its locks over fsyncs).
+//! The store moves the hits into fjall in batches and empties a file once
+//! every hit in it is there; after a crash the files are replayed.
+//!
+//! Entry layout (little-endian): payload length `u32`, xxh3-64 of id and
+//! payload `u64`, id `u64`, payload (an encoded `Record`). Reading stops at
+//! the first entry that does not check out (a write cut short by a crash).
+//! Only file handling lives here; what is in fjall is the store's business.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const ENTRY_HEADER: usize = 4 + 8 + 8;
+/// Larger payloads are not hits (max_hit_bytes is far smaller): a length
+/// beyond this is damage.
+const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+
+/// One entry as read back: the hit's id and its encoded record.
+pub struct Entry {
+    pub id: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Entries written to the intake and not yet moved into fjall, back to
+/// back in one buffer, as in the file. One buffer rather than one
+/// allocation per hit: the worker frees what the caller's thread
+/// allocated, and thousands of such frees contend for the allocator's lock
+/// with the caller's next send.
+#[derive(Default)]
+pub struct Pending {
+    entries: Vec<u8>,
+    count: u64,
+    url_bytes: u64,
+    first_id: Option<u64>,
+}
+
+impl Pending {
+    /// Appends the entry for hit `id`, its payload written by `payload`,
+    /// and returns the entry's bytes (to be written to the file).
+    pub fn push(&mut self, id: u64, url_bytes: u64, payload: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
+        let start = self.entries.len();
+        self.entries.extend_from_slice(&[0; ENTRY_HEADER]);
+        payload(&mut self.entries);
+        let len = self.entries.len() - start - ENTRY_HEADER;
+        let sum = checksum(id, &self.entries[start + ENTRY_HEADER..]);
+        let header = &mut self.entries[start..start + ENTRY_HEADER];
+        header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        header[4..12].copy_from_slice(&sum.to_le_bytes());
+        header[12..].copy_from_slice(&id.to_le_bytes());
+        self.count += 1;
+        self.url_bytes += url_bytes;
+        self.first_id.get_or_insert(id);
+        &self.entries[start..]
+    }
+
+    /// Takes back the last entry pushed (its write failed).
+    pub fn pop(&mut self, entry_len: usize, url_bytes: u64) {
+        self.entries.truncate(self.entries.len().saturating_sub(entry_len));
+        self.count = self.count.saturating_sub(1);
+        self.url_bytes = self.url_bytes.saturating_sub(url_bytes);
+        if self.count == 0 {
+            self.first_id = None;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// URL bytes of the pending hits.
+    pub fn url_bytes(&self) -> u64 {
+        self.url_bytes
+    }
+
+    pub fn first_id(&self) -> Option<u64> {
+        self.first_id
+    }
+
+    /// Puts `older` (taken earlier, not moved after all) before these.
+    pub fn put_back_before(&mut self, mut older: Pending) {
+        older.entries.extend_from_slice(&self.entries);
+        older.count += self.count;
+        older.url_bytes += self.url_bytes;
+        *self = older;
+    }
+
+    /// Each entry's id and payload, in order. The buffer was built by
+    /// `push`, so it is not checked again.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let header = self.entries.get(at..at + ENTRY_HEADER)?;
+            let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+            let id = u64::from_le_bytes(header[12..].try_into().ok()?);
+            let payload = self.entries.get(at + ENTRY_HEADER..at + ENTRY_HEADER + len)?;
+            at += ENTRY_HEADER + len;
+            Some((id, payload))
+        })
+    }
+}
+
+fn checksum(id: u64, payload: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(payload, id)
+}
+
+/// Where the intake files of a storage directory are.
+pub fn file_paths(dir: &Path) -> [PathBuf; 2] {
+    [dir.join("intake-0"), dir.join("intake-1")]
+}
+
+/// The pair of intake files; one takes new entries, the other is empty or
+/// waiting to be emptied.
+pub struct IntakeFiles {
+    files: [File; 2],
+    paths: [PathBuf; 2],
+    lens: [u64; 2],
+    active: usize,
+}
+
+impl IntakeFiles {
+    /// Opens (or creates, owner-only) `intake-0` and `intake-1` in `dir`.
+    pub fn open(dir: &Path) -> std::io::Result<IntakeFiles> {
+        let paths = file_paths(dir);
+        let open = |path: &Path| {
+            let mut options = OpenOptions::new();
+            options.read(true).append(true).create(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(path)
+        };
+        let files = [open(&paths[0])?, open(&paths[1])?];
+        let lens = [files[0].metadata()?.len(), files[1].metadata()?.len()];
+        // Appends go to the shorter one (both are empty after a clean close).
+        let active = usize::from(lens[1] < lens[0]);
+        Ok(IntakeFiles {
+            files,
+            paths,
+            lens,
+            active,
+        })
+    }
+
+    /// Appends one entry to the active file. A write that fails is cut
+    /// back off; if even that fails, `Err(true)` says the file may end in
+    /// a partial entry (replay still stops there, losing nothing acknowledged).
+    pub fn append(&mut self, entry: &[u8]) -> std::result::Result<(), (std::io::Error, bool)> {
+        let active = self.active;
+        match self.files[active].write_all(entry) {
+            Ok(()) => {
+                self.lens[active] += entry.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let cut = self.files[active].set_len(self.lens[active]).is_ok();
+                Err((e, !cut))
+            }
+        }
+    }
+
+    /// Makes the other file the active one if it is empty, and returns the
+    /// one that was active (every entry in it is then to be moved).
+    pub fn switch(&mut self) -> Option<usize> {
+        let other = 1 - self.active;
+        if self.lens[other] != 0 && !self.empty(other) {
+            return None;
+        }
+        let previous = self.active;
+        self.active = other;
+        Some(previous)
+    }
+
+    /// Empties file `index` once all its hits are in fjall.
+    pub fn empty(&mut self, index: usize) -> bool {
+        if self.files[index].set_len(0).is_err() {
+            return false;
+        }
+        self.lens[index] = 0;
+        true
+    }
+
+    /// A second handle to file `index`, to empty it without holding the
+    /// intake lock (appends only ever go to the active file).
+    pub fn handle(&self, index: usize) -> Option<File> {
+        self.files[index].try_clone().ok()
+    }
+
+    /// Records that file `index` was emptied through `handle`.
+    pub fn mark_empty(&mut self, index: usize) {
+        self.lens[index] = 0;
+    }
+
+    /// Empties both files (everything in them is in fjall).
+    pub fn empty_all(&mut self) -> bool {
+        self.empty(0) & self.empty(1)
+    }
+
+    /// Every readable entry of both files, by id, without duplicates.
+    pub fn read_all(&self) -> std::io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        for path in &self.paths {
+            let mut bytes = Vec::new();
+            File::open(path)?.read_to_end(&mut bytes)?;
+            entries.extend(parse(&bytes));
+        }
+        entries.sort_by_key(|e| e.id);
+        entries.dedup_by_key(|e| e.id);
+        Ok(entries)
+    }
+}
+
+/// The entries of one file's bytes, up to the first that does not check out.
+pub fn parse(bytes: &[u8]) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + ENTRY_HEADER) {
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let sum = u64::from_le_bytes(header[4..12].try_into().unwrap_or([0; 8]));
+        let id = u64::from_le_bytes(header[12..20].try_into().unwrap_or([0; 8]));
+        let start = at + ENTRY_HEADER;
+        let Some(payload) = (len <= MAX_PAYLOAD)
+            .then(|| bytes.get(start..start + len))
+            .flatten()
+        else {
+            break;
+        };
+        if checksum(id, payload) != sum {
+            break;
+        }
+        entries.push(Entry {
+            id,
+            payload: payload.to_vec(),
+        });
+        at = start + len;
+    }
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_stop_at_damage() {
+        let mut pending = Pending::default();
+        pending.push(7, 5, |out| out.extend_from_slice(b"first"));
+        pending.push(9, 6, |out| out.extend_from_slice(b"second"));
+        let bytes = pending.entries.clone();
+        let listed: Vec<_> = pending.iter().map(|(id, p)| (id, p.to_vec())).collect();
+        assert_eq!(listed, vec![(7, b"first".to_vec()), (9, b"second".to_vec())]);
+        let parsed = parse(&bytes);
+        assert_eq!(parsed.len(), 2);
+        assert_eq!((parsed[1].id, parsed[1].payload.as_slice()), (9, &b"second"[..]));
+        // A cut-off last entry and a flipped byte both end the read there.
+        assert_eq!(parse(&bytes[..bytes.len() - 1]).len(), 1);
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(parse(&flipped).len(), 1);
+    }
+}
