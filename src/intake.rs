@@ -59,7 +59,8 @@ impl Pending {
 
     /// Takes back the last entry pushed (its write failed).
     pub fn pop(&mut self, entry_len: usize, url_bytes: u64) {
-        self.entries.truncate(self.entries.len().saturating_sub(entry_len));
+        self.entries
+            .truncate(self.entries.len().saturating_sub(entry_len));
         self.count = self.count.saturating_sub(1);
         self.url_bytes = self.url_bytes.saturating_sub(url_bytes);
         if self.count == 0 {
@@ -69,6 +70,24 @@ impl Pending {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// Takes the pending entries, leaving an empty buffer that reuses
+    /// `spare`'s memory (a buffer given back by `into_spare`).
+    pub fn take(&mut self, spare: Vec<u8>) -> Pending {
+        let mut empty = Pending {
+            entries: spare,
+            ..Pending::default()
+        };
+        empty.entries.clear();
+        std::mem::replace(self, empty)
+    }
+
+    /// The buffer, emptied, for the next `take`: reusing it spares the
+    /// allocator a large allocation and free per batch.
+    pub fn into_spare(mut self) -> Vec<u8> {
+        self.entries.clear();
+        self.entries
     }
 
     pub fn count(&self) -> u64 {
@@ -100,7 +119,9 @@ impl Pending {
             let header = self.entries.get(at..at + ENTRY_HEADER)?;
             let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
             let id = u64::from_le_bytes(header[12..].try_into().ok()?);
-            let payload = self.entries.get(at + ENTRY_HEADER..at + ENTRY_HEADER + len)?;
+            let payload = self
+                .entries
+                .get(at + ENTRY_HEADER..at + ENTRY_HEADER + len)?;
             at += ENTRY_HEADER + len;
             Some((id, payload))
         })
@@ -254,10 +275,16 @@ mod tests {
         pending.push(9, 6, |out| out.extend_from_slice(b"second"));
         let bytes = pending.entries.clone();
         let listed: Vec<_> = pending.iter().map(|(id, p)| (id, p.to_vec())).collect();
-        assert_eq!(listed, vec![(7, b"first".to_vec()), (9, b"second".to_vec())]);
+        assert_eq!(
+            listed,
+            vec![(7, b"first".to_vec()), (9, b"second".to_vec())]
+        );
         let parsed = parse(&bytes);
         assert_eq!(parsed.len(), 2);
-        assert_eq!((parsed[1].id, parsed[1].payload.as_slice()), (9, &b"second"[..]));
+        assert_eq!(
+            (parsed[1].id, parsed[1].payload.as_slice()),
+            (9, &b"second"[..])
+        );
         // A cut-off last entry and a flipped byte both end the read there.
         assert_eq!(parse(&bytes[..bytes.len() - 1]).len(), 1);
         let mut flipped = bytes.clone();

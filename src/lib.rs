@@ -12,8 +12,9 @@
 
 pub mod config;
 pub mod events;
-mod intake;
 pub mod ffi;
+mod intake;
+mod priority;
 pub mod record;
 pub mod request;
 pub mod result;
@@ -21,7 +22,6 @@ pub mod storage_dir;
 pub mod store;
 pub mod tracker;
 pub mod transport;
-mod priority;
 mod worker;
 
 pub use config::{Config, StorageMode};

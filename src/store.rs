@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use std::path::Path;
 
 /// Memtables are rotated by us at this size (see `note_written`).
-const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+const MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
 /// fjall's own rotation trigger, only a safety net far above ours.
 const FJALL_MEMTABLE_LIMIT: u64 = 32 * 1024 * 1024;
 /// Rough memtable cost of one removal, and of one entry beyond its bytes
@@ -57,7 +57,10 @@ const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
 /// Past this much in the intake the caller's thread waits to move it into
 /// fjall itself (the worker normally does it every few milliseconds): the
 /// bound on the memory the intake holds while fjall falls behind.
-const INTAKE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
+const INTAKE_LIMIT_BYTES: u64 = 1024 * 1024;
+/// Past this much the worker is asked to move the intake at once instead
+/// of gathering more first (see `Appended::move_soon`).
+const INTAKE_PROMPT_BYTES: u64 = 256 * 1024;
 
 struct Open {
     db: Database,
@@ -90,6 +93,8 @@ struct Inner {
 struct Intake {
     files: Option<IntakeFiles>,
     pending: intake::Pending,
+    /// The buffer of the last batch moved, kept for the next `take`.
+    spare: Vec<u8>,
     next_id: u64,
     reserved_until: u64,
     next_position: u64,
@@ -122,6 +127,8 @@ pub struct Appended {
     pub seq: u64,
     pub count: u64,
     pub bytes: u64,
+    /// The intake holds enough that the worker should move it now.
+    pub move_soon: bool,
 }
 
 /// The durable queue of one storage directory.
@@ -158,6 +165,7 @@ impl Store {
         let mut intake = Intake {
             files: Some(files),
             pending: intake::Pending::default(),
+            spare: Vec::new(),
             next_id: 1,
             reserved_until: 0,
             next_position: 0,
@@ -317,6 +325,7 @@ impl Store {
             seq: intake.appended,
             count: count + intake.pending.count(),
             bytes: bytes + intake.pending.url_bytes(),
+            move_soon: intake.pending.url_bytes() >= INTAKE_PROMPT_BYTES,
         };
         Ok((appended, intake.pending.url_bytes()))
     }
@@ -338,7 +347,8 @@ impl Store {
                 return Ok(());
             }
             let previous = intake.files.as_mut().and_then(IntakeFiles::switch);
-            (std::mem::take(&mut intake.pending), previous)
+            let spare = std::mem::take(&mut intake.spare);
+            (intake.pending.take(spare), previous)
         };
         let open = inner.open.as_ref().ok_or_else(closed)?;
         let mut batch = open.db.batch();
@@ -364,12 +374,22 @@ impl Store {
         self.reserve_ahead(inner);
         inner.count += hits.count();
         inner.bytes += hits.url_bytes();
+        // Kept only up to the size the intake holds at most.
+        let spare = hits.into_spare();
+        if spare.capacity() as u64 <= 2 * INTAKE_PROMPT_BYTES {
+            self.intake.lock().spare = spare;
+        }
         Self::note_written(inner, written);
         if let Some(index) = previous_file {
             // Outside the intake lock: dropping the pages of a large file
             // takes a while, and no append goes to the inactive file. If it
             // fails the file stays full; `switch` retries before reuse.
-            let handle = self.intake.lock().files.as_ref().and_then(|f| f.handle(index));
+            let handle = self
+                .intake
+                .lock()
+                .files
+                .as_ref()
+                .and_then(|f| f.handle(index));
             if handle.is_some_and(|file| file.set_len(0).is_ok()) {
                 if let Some(files) = self.intake.lock().files.as_mut() {
                     files.mark_empty(index);

@@ -442,6 +442,10 @@ impl Tracker {
             }
         }
         self.nudge(&mut state);
+        if appended.move_soon {
+            // Ends the worker's gathering: the intake's memory stays small.
+            self.shared.wake.notify_all();
+        }
         Ok(())
     }
 
