@@ -31,6 +31,7 @@ use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use parking_lot::Mutex;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Memtables are rotated by us at this size (see `note_written`).
 const MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
@@ -57,10 +58,10 @@ const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
 /// Past this much in the intake the caller's thread waits to move it into
 /// fjall itself (the worker normally does it every few milliseconds): the
 /// bound on the memory the intake holds while fjall falls behind.
-const INTAKE_LIMIT_BYTES: u64 = 1024 * 1024;
+const INTAKE_LIMIT_BYTES: u64 = 512 * 1024;
 /// Past this much the worker is asked to move the intake at once instead
 /// of gathering more first (see `Appended::move_soon`).
-const INTAKE_PROMPT_BYTES: u64 = 256 * 1024;
+const INTAKE_PROMPT_BYTES: u64 = 128 * 1024;
 
 struct Open {
     db: Database,
@@ -136,6 +137,12 @@ pub struct Store {
     dir: StorageDir,
     inner: Mutex<Inner>,
     intake: Mutex<Intake>,
+    /// `inner.count`/`inner.bytes` as of the last change, and the batch an
+    /// absorb is moving, for `append`'s limit check: it holds the intake
+    /// lock and may not wait for `inner`. Set in this order (moving first,
+    /// cleared last), a reader may count a batch twice but never misses it.
+    fjall_size: (AtomicU64, AtomicU64),
+    moving_size: (AtomicU64, AtomicU64),
 }
 
 impl Store {
@@ -201,8 +208,10 @@ impl Store {
         Ok((
             Store {
                 dir,
+                fjall_size: (AtomicU64::new(inner.count), AtomicU64::new(inner.bytes)),
                 inner: Mutex::new(inner),
                 intake: Mutex::new(intake),
+                moving_size: (AtomicU64::new(0), AtomicU64::new(0)),
             },
             report,
         ))
@@ -314,12 +323,10 @@ impl Store {
         intake.next_position += 1;
         intake.next_offset += size;
         intake.appended += 1;
-        // The lock order is inner before intake, so fjall's share is read
-        // without waiting; a busy store is checked at the next append.
-        let (count, bytes) = self
-            .inner
-            .try_lock()
-            .map_or((0, 0), |inner| (inner.count, inner.bytes));
+        let count =
+            self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst);
+        let bytes =
+            self.moving_size.1.load(Ordering::SeqCst) + self.fjall_size.1.load(Ordering::SeqCst);
         let appended = Appended {
             id,
             seq: intake.appended,
@@ -348,7 +355,10 @@ impl Store {
             }
             let previous = intake.files.as_mut().and_then(IntakeFiles::switch);
             let spare = std::mem::take(&mut intake.spare);
-            (intake.pending.take(spare), previous)
+            let hits = intake.pending.take(spare);
+            self.moving_size.0.store(hits.count(), Ordering::SeqCst);
+            self.moving_size.1.store(hits.url_bytes(), Ordering::SeqCst);
+            (hits, previous)
         };
         let open = inner.open.as_ref().ok_or_else(closed)?;
         let mut batch = open.db.batch();
@@ -364,6 +374,8 @@ impl Store {
         if let Err(e) = batch.commit() {
             inner.broken = true;
             self.intake.lock().pending.put_back_before(hits);
+            self.moving_size.0.store(0, Ordering::SeqCst);
+            self.moving_size.1.store(0, Ordering::SeqCst);
             return Err(storage_error(self.dir.path(), "write", &e));
         }
         if inner.count == 0 {
@@ -374,6 +386,9 @@ impl Store {
         self.reserve_ahead(inner);
         inner.count += hits.count();
         inner.bytes += hits.url_bytes();
+        self.publish(inner);
+        self.moving_size.0.store(0, Ordering::SeqCst);
+        self.moving_size.1.store(0, Ordering::SeqCst);
         // Kept only up to the size the intake holds at most.
         let spare = hits.into_spare();
         if spare.capacity() as u64 <= 2 * INTAKE_PROMPT_BYTES {
@@ -625,6 +640,7 @@ impl Store {
             inner.bytes = 0;
             inner.head = inner.tail + 1;
         }
+        self.publish(inner);
         Ok(removed)
     }
 
@@ -728,6 +744,7 @@ impl Store {
         inner.bytes = 0;
         inner.written = 0;
         inner.since_rotation = 0;
+        self.publish(inner);
         let open = open_db(&path).map_err(|e| {
             inner.broken = true;
             storage_error(&path, "open", &e)
@@ -744,6 +761,13 @@ impl Store {
             return Err(storage_error(&path, "write", &e));
         }
         let mut intake = self.intake.lock();
+        if intake.pending.is_empty() {
+            // Deleted hits' bytes leave the disk: the intake files may
+            // still hold hits that were moved.
+            if let Some(files) = intake.files.as_mut() {
+                files.empty_all();
+            }
+        }
         inner.head = intake.pending.first_id().unwrap_or(intake.next_id);
         inner.tail = inner.head.saturating_sub(1);
         intake.reserved_until = 0;
@@ -775,7 +799,13 @@ impl Store {
         intake.damaged = false;
         inner.open = Some(open);
         inner.broken = false;
+        self.publish(inner);
         Ok(())
+    }
+
+    fn publish(&self, inner: &Inner) {
+        self.fjall_size.0.store(inner.count, Ordering::SeqCst);
+        self.fjall_size.1.store(inner.bytes, Ordering::SeqCst);
     }
 
     /// Hits queued, in fjall and in the intake.
