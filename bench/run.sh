@@ -20,7 +20,7 @@ if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ]; then
   src=target/notls-src
   rm -rf "$src" && mkdir -p "$src/include"
   cp ../Cargo.toml ../Cargo.lock ../build.rs ../cbindgen.toml "$src/"
-  cp -r ../src "$src/"
+  cp -r ../src ../vendor "$src/"
   sed -i -E 's/^minreq = \{ version = "3", features = \[[^]]*\] \}/minreq = { version = "3" }/' "$src/Cargo.toml"
   sed -i '/RustlsCreateConnection/d' "$src/src/transport.rs"
   printf '\n[workspace]\n' >>"$src/Cargo.toml"

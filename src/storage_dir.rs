@@ -17,7 +17,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Version of the directory and record layout this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// 1: fjall queue; 2: plus the intake files.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// An open, locked storage directory. Dropping it releases the lock.
 #[derive(Debug)]
@@ -90,7 +91,13 @@ impl StorageDir {
         let file = self.path.join("FORMAT");
         match fs::read_to_string(&file) {
             Ok(text) => match text.trim().parse::<u32>() {
-                Ok(v) if v <= FORMAT_VERSION => Ok(()),
+                Ok(v) if v == FORMAT_VERSION => Ok(()),
+                // Older layouts are read as they are; marking the store as
+                // this version keeps an older library from opening it and
+                // missing the intake files (format 2) it does not know.
+                Ok(v) if v < FORMAT_VERSION => {
+                    write_atomically(&file, &format!("{FORMAT_VERSION}\n"))
+                }
                 Ok(v) => Err(Error::storage(format!(
                     "store in {} has format version {v}, newer than this library's {FORMAT_VERSION}; \
                      it is left untouched",

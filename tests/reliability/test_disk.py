@@ -250,19 +250,21 @@ def test_ids_after_a_reset_exceed_every_earlier_id(tmp_path):
 def test_newer_format_is_refused_and_nothing_is_touched(tmp_path):
     store = tmp_path / "store"
     _fill_store(store, 20)
-    (store / "FORMAT").write_text("2\n")
+    (store / "FORMAT").write_text("3\n")
     before = rel.snapshot(os.fspath(store))
     out = _probe(rel.config(DEAD, storage="always", storage_path=os.fspath(store)), "n=999")
     assert out["create"] == ot.ERROR_STORAGE, out
-    assert "format" in out["create_error"].lower() and "2" in out["create_error"], out["create_error"]
+    assert "format" in out["create_error"].lower() and "3" in out["create_error"], out["create_error"]
     after = rel.snapshot(os.fspath(store))
     # LOCK is opened (not written) to take the lock; everything else byte for byte the same.
     assert after == before
     assert not [d for d in os.listdir(store) if d.startswith("damaged-")]
-    # Back at the current version, every hit is still there.
+    # Back at an older version, every hit is still there, and the store is
+    # marked with the current one.
     (store / "FORMAT").write_text("1\n")
     out = _probe(rel.config(DEAD, storage="always", storage_path=os.fspath(store)))
     assert out["create"] == ot.OK and out["count"] == 20, out
+    assert (store / "FORMAT").read_text() == "2\n"
 
 
 @pytest.mark.parametrize("content", ["garbage\n", "", "-1\n", "99999999999999999999\n"])
