@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 seconds=${1:-30}
-targets=(${FUZZ_TARGETS:-config_parse hit_url record_decode})
+targets=(${FUZZ_TARGETS:-config_parse hit_url record_decode intake_parse})
 triple=$(rustc -vV | sed -n 's/^host: //p')
 
 flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"

@@ -13,7 +13,8 @@
 pub mod config;
 pub mod events;
 pub mod ffi;
-mod intake;
+#[doc(hidden)]
+pub mod intake;
 mod priority;
 pub mod record;
 pub mod request;
