@@ -36,6 +36,9 @@ pub struct Pending {
     count: u64,
     url_bytes: u64,
     first_id: Option<u64>,
+    last_id: u64,
+    /// Past the memory bound only the file holds the entries (`spill`).
+    spilled: bool,
 }
 
 impl Pending {
@@ -54,7 +57,28 @@ impl Pending {
         self.count += 1;
         self.url_bytes += url_bytes;
         self.first_id.get_or_insert(id);
+        self.last_id = id;
         &self.entries[start..]
+    }
+
+    /// Bytes of entries held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Drops the entries from memory: from now on the intake file is the
+    /// only copy, and moving them means reading it back.
+    pub fn spill(&mut self) {
+        self.entries.clear();
+        self.spilled = true;
+    }
+
+    pub fn spilled(&self) -> bool {
+        self.spilled
+    }
+
+    pub fn last_id(&self) -> u64 {
+        self.last_id
     }
 
     /// Takes back the last entry pushed (its write failed).
@@ -108,6 +132,10 @@ impl Pending {
         older.entries.extend_from_slice(&self.entries);
         older.count += self.count;
         older.url_bytes += self.url_bytes;
+        older.spilled |= self.spilled;
+        if self.count > 0 {
+            older.last_id = self.last_id;
+        }
         *self = older;
     }
 
@@ -223,17 +251,55 @@ impl IntakeFiles {
         self.empty(0) & self.empty(1)
     }
 
-    /// Every readable entry of both files, by id, without duplicates.
-    pub fn read_all(&self) -> std::io::Result<Vec<Entry>> {
-        let mut entries = Vec::new();
-        for path in &self.paths {
-            let mut bytes = Vec::new();
-            File::open(path)?.read_to_end(&mut bytes)?;
-            entries.extend(parse(&bytes));
+    /// The file appends go to.
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    /// A reader of file `index`'s entries.
+    pub fn reader(&self, index: usize) -> std::io::Result<EntryReader> {
+        let file = File::open(&self.paths[index])?;
+        Ok(EntryReader {
+            file: std::io::BufReader::with_capacity(64 * 1024, file),
+        })
+    }
+
+    /// Both files' indexes, the one holding the older entries first: each
+    /// file holds the hits appended while it was active, so their id
+    /// ranges do not interleave.
+    pub fn oldest_first(&self) -> std::io::Result<[usize; 2]> {
+        let first_id = |index| -> std::io::Result<u64> {
+            Ok(self.reader(index)?.next().map_or(u64::MAX, |e| e.id))
+        };
+        Ok(if first_id(1)? < first_id(0)? {
+            [1, 0]
+        } else {
+            [0, 1]
+        })
+    }
+}
+
+/// Reads one intake file's entries in order, a buffer at a time, up to the
+/// first that does not check out.
+pub struct EntryReader {
+    file: std::io::BufReader<File>,
+}
+
+impl Iterator for EntryReader {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        let mut header = [0u8; ENTRY_HEADER];
+        self.file.read_exact(&mut header).ok()?;
+        let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+        let sum = u64::from_le_bytes(header[4..12].try_into().ok()?);
+        let id = u64::from_le_bytes(header[12..20].try_into().ok()?);
+        if len > MAX_PAYLOAD {
+            return None;
         }
-        entries.sort_by_key(|e| e.id);
-        entries.dedup_by_key(|e| e.id);
-        Ok(entries)
+        let mut payload = vec![0; len];
+        self.file.read_exact(&mut payload).ok()?;
+        (checksum(id, &payload) == sum).then_some(Entry { id, payload })
     }
 }
 

@@ -35,6 +35,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Memtables are rotated by us at this size (see `note_written`).
 const MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
+/// Sealed memtables fjall may have waiting for its flush before a writer
+/// waits (at most `MAX_FLUSH_WAIT` per memtable); each is `MEMTABLE_BYTES`.
+const MAX_SEALED_MEMTABLES: usize = 1;
+const MAX_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// fjall's own rotation trigger, only a safety net far above ours.
 const FJALL_MEMTABLE_LIMIT: u64 = 32 * 1024 * 1024;
 /// Rough memtable cost of one removal, and of one entry beyond its bytes
@@ -55,10 +59,12 @@ const META_HEAD: &[u8] = b"head";
 /// Highest id moved from the intake into this database: intake entries up
 /// to it are not replayed.
 const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
-/// Past this much in the intake the caller's thread waits to move it into
-/// fjall itself (the worker normally does it every few milliseconds): the
-/// bound on the memory the intake holds while fjall falls behind.
-const INTAKE_LIMIT_BYTES: u64 = 512 * 1024;
+/// The most the intake keeps in memory; past it (fjall has fallen behind)
+/// the intake file is the only copy and the worker reads it back. The
+/// caller's thread never waits for fjall.
+const INTAKE_MEMORY_BYTES: usize = 512 * 1024;
+/// Hits per fjall batch when moving from the file.
+const MOVE_CHUNK_BYTES: usize = 256 * 1024;
 /// Past this much the worker is asked to move the intake at once instead
 /// of gathering more first (see `Appended::move_soon`).
 const INTAKE_PROMPT_BYTES: u64 = 128 * 1024;
@@ -83,7 +89,6 @@ struct Inner {
     written: u64,
     /// Bytes inserted since the memtable was last rotated.
     since_rotation: u64,
-    rotation_due: bool,
     /// A write failed; reopen before the next use (fjall poisons itself).
     broken: bool,
     closed: bool,
@@ -189,7 +194,6 @@ impl Store {
             intake_moved: 0,
             written: 0,
             since_rotation: 0,
-            rotation_due: false,
             broken: false,
             closed: false,
         };
@@ -223,23 +227,30 @@ impl Store {
 
     /// Hands out an id unique within this storage directory.
     pub fn allocate_id(&self) -> Result<u64> {
-        let mut intake = self.lock_intake_for_append()?;
+        let mut intake = self.lock_intake_for_append(true)?;
         let id = intake.next_id;
         intake.next_id += 1;
         Ok(id)
     }
 
-    /// The intake lock, once the next id is reserved on disk and the intake
-    /// is fit for appends. The rare slow path (every `ID_BLOCK` ids, or
-    /// after a failed intake write) takes the store's lock first, as the
-    /// lock order wants.
-    fn lock_intake_for_append(&self) -> Result<parking_lot::MutexGuard<'_, Intake>> {
+    /// The intake lock, once the intake is fit for appends and, if
+    /// `reserved` is asked for, the next id is reserved on disk. Stored
+    /// hits need no reservation: the intake entry itself records their id
+    /// (and the database's "moved up to" mark once it is gone), so opening
+    /// continues after it; only ids that are never written (never mode,
+    /// opt-out) do. The slow path (a reservation every `ID_BLOCK` such ids,
+    /// or a failed intake write) takes the store's lock first, as the lock
+    /// order wants.
+    fn lock_intake_for_append(
+        &self,
+        reserved: bool,
+    ) -> Result<parking_lot::MutexGuard<'_, Intake>> {
         loop {
             let intake = self.intake.lock();
             if intake.files.is_none() {
                 return Err(closed());
             }
-            if !intake.damaged && intake.next_id < intake.reserved_until {
+            if !intake.damaged && (!reserved || intake.next_id < intake.reserved_until) {
                 return Ok(intake);
             }
             drop(intake);
@@ -249,24 +260,79 @@ impl Store {
         }
     }
 
-    /// Extends the id reservation before appends run out of it, so the
-    /// caller's thread does not wait for the database to reserve more.
-    /// The database write happens without the intake lock.
-    fn reserve_ahead(&self, inner: &Inner) {
-        let until = {
-            let intake = self.intake.lock();
-            if intake.reserved_until.saturating_sub(intake.next_id) > ID_BLOCK / 2 {
-                return;
-            }
-            intake.next_id + ID_BLOCK
-        };
-        let Some(open) = inner.open.as_ref() else {
-            return;
-        };
-        if open.meta.insert(META_RESERVED, until.to_be_bytes()).is_ok() {
-            let mut intake = self.intake.lock();
-            intake.reserved_until = intake.reserved_until.max(until);
+    /// Inserts intake entries into fjall in one batch with the new
+    /// "moved up to" mark. Returns the last id.
+    fn move_batch<'a>(
+        &self,
+        inner: &mut Inner,
+        entries: impl Iterator<Item = (u64, &'a [u8])>,
+    ) -> Result<u64> {
+        let open = inner.open.as_ref().ok_or_else(closed)?;
+        let mut batch = open.db.batch();
+        let (mut written, mut last) = (0, 0);
+        for (id, payload) in entries {
+            written += payload.len() as u64 + ENTRY_OVERHEAD_BYTES;
+            batch.insert(&open.queue, key_of(id), payload);
+            last = id;
         }
+        let moved = inner.intake_moved.max(last);
+        batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
+        batch
+            .commit()
+            .map_err(|e| storage_error(self.dir.path(), "write", &e))?;
+        inner.intake_moved = moved;
+        Self::note_written(inner, written);
+        Ok(last)
+    }
+
+    /// Moves spilled hits (ids `hits.first_id()..=hits.last_id()`) by
+    /// reading them back from intake file `source`, a chunk per batch.
+    fn move_from_file(
+        &self,
+        inner: &mut Inner,
+        hits: &intake::Pending,
+        source: Option<usize>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<u64> {
+        let (first, last) = (hits.first_id().unwrap_or(0), hits.last_id());
+        let reader = {
+            let intake = self.intake.lock();
+            let files = intake.files.as_ref().ok_or_else(closed)?;
+            files
+                .reader(source.unwrap_or(0))
+                .map_err(|e| Error::storage(format!("cannot read the intake: {e}")))?
+        };
+        let mut entries = reader
+            .filter(|e| e.id >= first)
+            .take_while(|e| e.id <= last);
+        let mut moved_last = 0;
+        loop {
+            let mut chunk = Vec::new();
+            let mut size = 0;
+            for entry in entries.by_ref() {
+                size += entry.payload.len();
+                chunk.push(entry);
+                if size >= MOVE_CHUNK_BYTES {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(Error::storage(
+                    "the store was closed before the intake was moved; it is replayed at the next open",
+                ));
+            }
+            moved_last =
+                self.move_batch(inner, chunk.iter().map(|e| (e.id, e.payload.as_slice())))?;
+        }
+        if moved_last != last {
+            return Err(Error::storage(format!(
+                "the intake file ended at hit {moved_last}, before hit {last}"
+            )));
+        }
+        Ok(last)
     }
 
     /// Reserves the next block of ids in the database if the current one
@@ -288,17 +354,12 @@ impl Store {
     /// survives a process kill when this returns. fjall is not touched
     /// unless the intake has grown past `INTAKE_LIMIT_BYTES`.
     pub fn append(&self, url: &str, created_ms: u64) -> Result<Appended> {
-        let (appended, pending_bytes) = self.append_to_intake(url, created_ms)?;
-        // The hit is stored either way: a failure to move it on shows at
-        // the next call that needs fjall.
-        if pending_bytes >= INTAKE_LIMIT_BYTES {
-            let _ = self.absorb_intake();
-        }
+        let (appended, _) = self.append_to_intake(url, created_ms)?;
         Ok(appended)
     }
 
     fn append_to_intake(&self, url: &str, created_ms: u64) -> Result<(Appended, u64)> {
-        let mut guard = self.lock_intake_for_append()?;
+        let mut guard = self.lock_intake_for_append(false)?;
         let intake = &mut *guard;
         let id = intake.next_id;
         let (position, offset) = (intake.next_position, intake.next_offset);
@@ -319,6 +380,9 @@ impl Store {
                 self.dir.path().display()
             )));
         }
+        if intake.pending.memory_bytes() > INTAKE_MEMORY_BYTES {
+            intake.pending.spill();
+        }
         intake.next_id += 1;
         intake.next_position += 1;
         intake.next_offset += size;
@@ -337,53 +401,70 @@ impl Store {
         Ok((appended, intake.pending.url_bytes()))
     }
 
-    /// Moves the intake's hits into fjall now (the worker calls this after
-    /// each pass, so they do not pile up in memory).
+    /// Moves the intake's hits into fjall now.
     pub fn absorb_intake(&self) -> Result<()> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)
     }
 
+    /// `absorb_intake` unless fjall is still flushing an earlier memtable:
+    /// the worker's periodic move waits for that, so memory stays bounded
+    /// while the hits wait in the intake file (operations that read the
+    /// queue move them regardless).
+    pub fn absorb_intake_when_ready(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        let busy = inner
+            .open
+            .as_ref()
+            .is_some_and(|open| open.queue.sealed_memtable_count() > 0);
+        if busy && !inner.broken {
+            return Ok(());
+        }
+        self.usable(&mut inner)
+    }
+
+    /// Hits are waiting in the intake to be moved into fjall.
+    pub fn intake_waiting(&self) -> bool {
+        !self.intake.lock().pending.is_empty()
+    }
+
     /// Moves every pending intake hit into fjall in one batch, then empties
     /// the intake file they were written to. On failure they stay in the
     /// intake files, which the reopen in `usable` replays.
-    fn absorb(&self, inner: &mut Inner) -> Result<()> {
-        let (hits, previous_file) = {
+    fn absorb(&self, inner: &mut Inner, deadline: Option<std::time::Instant>) -> Result<()> {
+        let (hits, previous_file, source) = {
             let mut intake = self.intake.lock();
             if intake.pending.is_empty() {
                 return Ok(());
             }
+            let source = intake.files.as_ref().map(IntakeFiles::active);
             let previous = intake.files.as_mut().and_then(IntakeFiles::switch);
             let spare = std::mem::take(&mut intake.spare);
             let hits = intake.pending.take(spare);
             self.moving_size.0.store(hits.count(), Ordering::SeqCst);
             self.moving_size.1.store(hits.url_bytes(), Ordering::SeqCst);
-            (hits, previous)
+            (hits, previous, source)
         };
-        let open = inner.open.as_ref().ok_or_else(closed)?;
-        let mut batch = open.db.batch();
-        let mut written = 0;
-        let mut last = 0;
-        for (id, payload) in hits.iter() {
-            written += payload.len() as u64 + ENTRY_OVERHEAD_BYTES;
-            batch.insert(&open.queue, key_of(id), payload);
-            last = id;
-        }
-        let moved = inner.intake_moved.max(last);
-        batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
-        if let Err(e) = batch.commit() {
-            inner.broken = true;
-            self.intake.lock().pending.put_back_before(hits);
-            self.moving_size.0.store(0, Ordering::SeqCst);
-            self.moving_size.1.store(0, Ordering::SeqCst);
-            return Err(storage_error(self.dir.path(), "write", &e));
-        }
+        let moved = if hits.spilled() {
+            self.move_from_file(inner, &hits, source, deadline)
+        } else {
+            self.move_batch(inner, hits.iter())
+        };
+        let last = match moved {
+            Ok(done) => done,
+            Err(e) => {
+                // The hits stay in the intake files, which the reopen replays.
+                inner.broken = true;
+                self.intake.lock().pending.put_back_before(hits);
+                self.moving_size.0.store(0, Ordering::SeqCst);
+                self.moving_size.1.store(0, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         if inner.count == 0 {
             inner.head = hits.first_id().unwrap_or(last);
         }
         inner.tail = last;
-        inner.intake_moved = moved;
-        self.reserve_ahead(inner);
         inner.count += hits.count();
         inner.bytes += hits.url_bytes();
         self.publish(inner);
@@ -391,10 +472,9 @@ impl Store {
         self.moving_size.1.store(0, Ordering::SeqCst);
         // Kept only up to the size the intake holds at most.
         let spare = hits.into_spare();
-        if spare.capacity() as u64 <= 2 * INTAKE_PROMPT_BYTES {
+        if spare.capacity() <= 2 * INTAKE_MEMORY_BYTES {
             self.intake.lock().spare = spare;
         }
-        Self::note_written(inner, written);
         if let Some(index) = previous_file {
             // Outside the intake lock: dropping the pages of a large file
             // takes a while, and no append goes to the inactive file. If it
@@ -415,26 +495,31 @@ impl Store {
     }
 
     /// Counts bytes written and rotates the memtable every `MEMTABLE_BYTES`.
-    /// Rotating here, on the writer's side, keeps memtables small without
-    /// fjall's own trigger, which floods its single worker's bounded queue
-    /// with rotation requests under a fast writer until that worker blocks
-    /// on its own queue.
-    /// The worker rotates (`rotate_if_due`); the writer does it only when
-    /// the worker has fallen a whole memtable behind (stuck in a request).
+    /// Rotating here keeps memtables small without fjall's own trigger,
+    /// which floods its single worker's bounded queue with rotation
+    /// requests under a fast writer until that worker blocks on its own
+    /// queue. Writes come from the worker (moving the intake, draining) or
+    /// from the offline-queue calls, never from `tracker_send`, so waiting
+    /// here for fjall to flush an older memtable bounds memory without
+    /// stalling a send.
     fn note_written(inner: &mut Inner, bytes: u64) {
         inner.written += bytes;
         inner.since_rotation += bytes;
-        if inner.since_rotation >= MEMTABLE_BYTES {
-            inner.rotation_due = true;
+        if inner.since_rotation < MEMTABLE_BYTES {
+            return;
         }
-        if inner.since_rotation >= 2 * MEMTABLE_BYTES {
-            inner.since_rotation = 0;
-            inner.rotation_due = false;
-            if let Some(open) = inner.open.as_ref() {
-                // A failed rotation is retried at the next threshold; fjall's
-                // own limit (FJALL_MEMTABLE_LIMIT) still bounds memory.
-                let _ = open.queue.rotate_memtable();
-            }
+        inner.since_rotation = 0;
+        let Some(open) = inner.open.as_ref() else {
+            return;
+        };
+        // A failed rotation is retried at the next threshold; fjall's own
+        // limit (FJALL_MEMTABLE_LIMIT) still bounds memory.
+        let _ = open.queue.rotate_memtable();
+        let deadline = std::time::Instant::now() + MAX_FLUSH_WAIT;
+        while open.queue.sealed_memtable_count() > MAX_SEALED_MEMTABLES
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
@@ -550,19 +635,6 @@ impl Store {
         let queued = inner.count + intake.pending.count();
         let gone_upto = intake.appended.saturating_sub(queued);
         upto.saturating_sub(after.max(gone_upto))
-    }
-
-    /// Rotates the memtable if `note_written` asked for it; called by the
-    /// worker so the caller's thread rarely pays for a rotation.
-    pub fn rotate_if_due(&self) {
-        let mut inner = self.inner.lock();
-        if inner.rotation_due {
-            inner.rotation_due = false;
-            inner.since_rotation = 0;
-            if let Some(open) = inner.open.as_ref() {
-                let _ = open.queue.rotate_memtable();
-            }
-        }
     }
 
     /// Removes the hit `id` if it is the head of the queue. Returns the
@@ -779,11 +851,17 @@ impl Store {
     /// fresh handle) or a damaged intake, replaying the intake files, and
     /// moves the intake's pending hits into fjall.
     fn usable(&self, inner: &mut Inner) -> Result<()> {
+        self.usable_without_moving(inner)?;
+        self.absorb(inner, None)
+    }
+
+    /// `usable` without moving the intake.
+    fn usable_without_moving(&self, inner: &mut Inner) -> Result<()> {
         if inner.closed {
             return Err(closed());
         }
         if !inner.broken && !self.intake.lock().damaged {
-            return self.absorb(inner);
+            return Ok(());
         }
         drop(inner.open.take());
         let path = self.dir.queue_path();
@@ -872,7 +950,10 @@ impl Store {
         let mut journal_redundant = false;
         // Hits still in the intake go into fjall first; if that fails they
         // stay in the intake files for the next open.
-        let absorbed = self.usable(&mut inner).is_ok();
+        let absorbed = match self.usable_without_moving(&mut inner) {
+            Ok(()) => self.absorb(&mut inner, Some(deadline)).is_ok(),
+            Err(_) => false,
+        };
         if !inner.broken {
             if inner.count == 0 && inner.written > 0 && self.intake.lock().pending.is_empty() {
                 let _ = self.recycle(&mut inner);
@@ -1002,7 +1083,7 @@ fn load_state(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::Res
         None => None,
     };
     intake.reserved_until = reserved;
-    intake.next_id = reserved.max(1);
+    intake.next_id = reserved.max(inner.intake_moved.saturating_add(1)).max(1);
     inner.count = 0;
     inner.bytes = 0;
     inner.written = 0;
@@ -1053,18 +1134,34 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
     let Some(files) = intake.files.as_mut() else {
         return Ok(());
     };
-    let moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
-    let entries = files.read_all()?;
-    let fresh: Vec<_> = entries.into_iter().filter(|e| e.id > moved).collect();
-    if let Some(last) = fresh.last() {
-        let mut batch = open.db.batch();
-        for entry in &fresh {
-            batch.insert(&open.queue, key_of(entry.id), entry.payload.as_slice());
+    let already_moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
+    let mut moved = already_moved;
+    let mut replayed = false;
+    for index in files.oldest_first()? {
+        let mut entries = files
+            .reader(index)?
+            .filter(|e| e.id > already_moved)
+            .peekable();
+        while entries.peek().is_some() {
+            // In chunks, so a large intake is never read into memory whole.
+            let mut batch = open.db.batch();
+            let mut size = 0;
+            for entry in entries.by_ref() {
+                size += entry.payload.len();
+                batch.insert(&open.queue, key_of(entry.id), entry.payload);
+                moved = moved.max(entry.id);
+                if size >= MOVE_CHUNK_BYTES {
+                    break;
+                }
+            }
+            batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
+            batch.commit()?;
+            replayed = true;
         }
-        batch.insert(&open.meta, META_INTAKE_MOVED, last.id.to_be_bytes());
-        batch.commit()?;
+    }
+    if replayed {
         open.db.persist(PersistMode::SyncAll)?;
-        inner.intake_moved = last.id;
+        inner.intake_moved = moved;
     }
     files.empty_all();
     Ok(())

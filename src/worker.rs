@@ -111,12 +111,15 @@ fn retrying(shared: &Shared, state: &State) -> bool {
 }
 
 fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
-    has_arrivals(state) || has_other_work(shared, state, local, now)
+    has_arrivals(shared, state) || has_other_work(shared, state, local, now)
 }
 
-/// New hits whose first handling is due.
-fn has_arrivals(state: &State) -> bool {
-    !state.memory.is_empty() || state.store_accepted > state.store_handled
+/// New hits whose first handling is due, or stored hits still to be moved
+/// from the intake into fjall.
+fn has_arrivals(shared: &Shared, state: &State) -> bool {
+    !state.memory.is_empty()
+        || state.store_accepted > state.store_handled
+        || shared.store.as_ref().is_some_and(Store::intake_waiting)
 }
 
 fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
@@ -183,10 +186,9 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     send_memory_hits(shared, local);
     handle_store(shared, local);
     if let Some(store) = &shared.store {
-        if let Err(e) = store.absorb_intake() {
+        if let Err(e) = store.absorb_intake_when_ready() {
             note_error(shared, &e);
         }
-        store.rotate_if_due();
     }
     sync_if_due(shared);
     local.last_pass = Some(Instant::now());
