@@ -509,17 +509,8 @@ impl Store {
             return;
         }
         inner.since_rotation = 0;
-        let Some(open) = inner.open.as_ref() else {
-            return;
-        };
-        // A failed rotation is retried at the next threshold; fjall's own
-        // limit (FJALL_MEMTABLE_LIMIT) still bounds memory.
-        let _ = open.queue.rotate_memtable();
-        let deadline = std::time::Instant::now() + MAX_FLUSH_WAIT;
-        while open.queue.sealed_memtable_count() > MAX_SEALED_MEMTABLES
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        if let Some(open) = inner.open.as_ref() {
+            rotate_memtable(&open.queue);
         }
     }
 
@@ -986,6 +977,21 @@ impl Store {
     }
 }
 
+/// Seals the active memtable and waits (up to `MAX_FLUSH_WAIT`) until fjall
+/// has at most `MAX_SEALED_MEMTABLES` left to flush: the writer slows to
+/// fjall's pace instead of memory growing. A failed rotation is retried at
+/// the next threshold; fjall's own limit (FJALL_MEMTABLE_LIMIT) still
+/// bounds memory.
+fn rotate_memtable(queue: &Keyspace) {
+    let _ = queue.rotate_memtable();
+    let deadline = std::time::Instant::now() + MAX_FLUSH_WAIT;
+    while queue.sealed_memtable_count() > MAX_SEALED_MEMTABLES
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Flushes a keyspace's memtables into tables; `false` if that did not
 /// finish within a bounded wait (the journal is then kept and replayed).
 fn flush_memtables(keyspace: &Keyspace, deadline: std::time::Instant) -> bool {
@@ -1137,6 +1143,7 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
     let already_moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
     let mut moved = already_moved;
     let mut replayed = false;
+    let mut since_rotation = 0;
     for index in files.oldest_first()? {
         let mut entries = files
             .reader(index)?
@@ -1157,6 +1164,11 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
             batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
             batch.commit()?;
             replayed = true;
+            since_rotation += size as u64;
+            if since_rotation >= MEMTABLE_BYTES {
+                since_rotation = 0;
+                rotate_memtable(&open.queue);
+            }
         }
     }
     if replayed {
