@@ -10,8 +10,10 @@
 //! the first entry that does not check out (a write cut short by a crash).
 //! Only file handling lives here; what is in fjall is the store's business.
 
+use crate::mapped::{Mapping, Zeroer};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 const ENTRY_HEADER: usize = 4 + 8 + 8;
@@ -170,30 +172,44 @@ pub fn file_paths(dir: &Path) -> [PathBuf; 2] {
 pub struct IntakeFiles {
     files: [File; 2],
     paths: [PathBuf; 2],
+    /// The first `MAPPED_BYTES` of each file, if they could be mapped;
+    /// appends past them (or without them) are `pwrite`s.
+    maps: [Option<Mapping>; 2],
+    /// Where the next entry goes in each file.
     lens: [u64; 2],
     active: usize,
 }
 
+/// Mapped bytes per intake file: more than the worker normally gathers
+/// between two moves, so appends are copies, not system calls.
+const MAPPED_BYTES: usize = 1024 * 1024;
+
 impl IntakeFiles {
     /// Opens (or creates, owner-only) `intake-0` and `intake-1` in `dir`.
+    /// The files are replayed and emptied (`empty_all`) before appends.
     pub fn open(dir: &Path) -> std::io::Result<IntakeFiles> {
         let paths = file_paths(dir);
         let open = |path: &Path| {
             let mut options = OpenOptions::new();
-            options.read(true).append(true).create(true);
+            options.read(true).write(true).create(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             options.open(path)
         };
         let files = [open(&paths[0])?, open(&paths[1])?];
         let lens = [files[0].metadata()?.len(), files[1].metadata()?.len()];
-        // Appends go to the shorter one (both are empty after a clean close).
-        let active = usize::from(lens[1] < lens[0]);
+        // Without a mapping (no space to allocate, or no mmap) appends are
+        // plain writes: slower, just as durable.
+        let maps = [
+            Mapping::new(&files[0], MAPPED_BYTES).ok(),
+            Mapping::new(&files[1], MAPPED_BYTES).ok(),
+        ];
         Ok(IntakeFiles {
             files,
             paths,
+            maps,
             lens,
-            active,
+            active: 0,
         })
     }
 
@@ -202,16 +218,30 @@ impl IntakeFiles {
     /// a partial entry (replay still stops there, losing nothing acknowledged).
     pub fn append(&mut self, entry: &[u8]) -> std::result::Result<(), (std::io::Error, bool)> {
         let active = self.active;
-        match self.files[active].write_all(entry) {
+        let offset = self.lens[active];
+        let mapped = match (&mut self.maps[active], usize::try_from(offset)) {
+            (Some(map), Ok(at)) => map.write(at, entry),
+            _ => false,
+        };
+        if mapped {
+            self.lens[active] += entry.len() as u64;
+            return Ok(());
+        }
+        match self.files[active].write_all_at(entry, offset) {
             Ok(()) => {
                 self.lens[active] += entry.len() as u64;
                 Ok(())
             }
             Err(e) => {
-                let cut = self.files[active].set_len(self.lens[active]).is_ok();
+                let keep = offset.max(self.mapped_len(active));
+                let cut = self.files[active].set_len(keep).is_ok();
                 Err((e, !cut))
             }
         }
+    }
+
+    fn mapped_len(&self, index: usize) -> u64 {
+        self.maps[index].as_ref().map_or(0, |m| m.len() as u64)
     }
 
     /// Makes the other file the active one if it is empty, and returns the
@@ -228,20 +258,27 @@ impl IntakeFiles {
 
     /// Empties file `index` once all its hits are in fjall.
     pub fn empty(&mut self, index: usize) -> bool {
-        if self.files[index].set_len(0).is_err() {
-            return false;
+        let emptied = self.emptier(index).run();
+        if emptied {
+            self.lens[index] = 0;
         }
-        self.lens[index] = 0;
-        true
+        emptied
     }
 
-    /// A second handle to file `index`, to empty it without holding the
-    /// intake lock (appends only ever go to the active file).
-    pub fn handle(&self, index: usize) -> Option<File> {
-        self.files[index].try_clone().ok()
+    /// What empties the inactive file `index` without holding the intake
+    /// lock (zeroing a mapped megabyte takes a while); `run` it, then
+    /// `mark_empty`. Appends never go to the inactive file.
+    pub fn emptier(&self, index: usize) -> Emptier {
+        let used = usize::try_from(self.lens[index]).unwrap_or(usize::MAX);
+        Emptier {
+            zeroer: self.maps[index].as_ref().map(|m| m.zeroer(used)),
+            file: self.files[index].try_clone().ok(),
+            keep_len: self.mapped_len(index),
+            needs_cut: self.lens[index] > self.mapped_len(index),
+        }
     }
 
-    /// Records that file `index` was emptied through `handle`.
+    /// Records that file `index` was emptied through `emptier`.
     pub fn mark_empty(&mut self, index: usize) {
         self.lens[index] = 0;
     }
@@ -276,6 +313,34 @@ impl IntakeFiles {
         } else {
             [0, 1]
         })
+    }
+}
+
+/// Empties an intake file: zeroes its mapped part (so no stale entry can
+/// be read back) and cuts what lies beyond it.
+pub struct Emptier {
+    zeroer: Option<Zeroer>,
+    file: Option<File>,
+    keep_len: u64,
+    needs_cut: bool,
+}
+
+impl Emptier {
+    /// `false` if the file could not be cut back (it is then retried).
+    pub fn run(self) -> bool {
+        let mapped = self.keep_len > 0;
+        if let Some(zeroer) = self.zeroer {
+            // SAFETY: the mapping belongs to the intake files, which outlive
+            // every emptier (both are only used under the store's lock,
+            // which closing needs too), and the file being emptied is not
+            // the active one, so nothing writes to it meanwhile.
+            unsafe { zeroer.zero() };
+        }
+        if mapped && !self.needs_cut {
+            return true;
+        }
+        self.file
+            .is_some_and(|file| file.set_len(self.keep_len).is_ok())
     }
 }
 

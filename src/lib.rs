@@ -15,6 +15,7 @@ pub mod events;
 pub mod ffi;
 #[doc(hidden)]
 pub mod intake;
+mod mapped;
 mod priority;
 pub mod record;
 pub mod request;

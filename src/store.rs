@@ -476,16 +476,11 @@ impl Store {
             self.intake.lock().spare = spare;
         }
         if let Some(index) = previous_file {
-            // Outside the intake lock: dropping the pages of a large file
-            // takes a while, and no append goes to the inactive file. If it
-            // fails the file stays full; `switch` retries before reuse.
-            let handle = self
-                .intake
-                .lock()
-                .files
-                .as_ref()
-                .and_then(|f| f.handle(index));
-            if handle.is_some_and(|file| file.set_len(0).is_ok()) {
+            // Outside the intake lock: zeroing a mapped file takes a while,
+            // and no append goes to the inactive file. If it fails the file
+            // stays full; `switch` retries before reuse.
+            let emptier = self.intake.lock().files.as_ref().map(|f| f.emptier(index));
+            if emptier.is_some_and(intake::Emptier::run) {
                 if let Some(files) = self.intake.lock().files.as_mut() {
                     files.mark_empty(index);
                 }

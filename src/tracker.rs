@@ -336,12 +336,11 @@ impl Tracker {
     }
 
     /// `start` for a new hit: wakes the worker only if it is idle.
-    fn nudge(&self, state: &mut State) {
+    /// Returns whether the worker was idle: the caller must then notify
+    /// `wake` (after releasing the state lock).
+    fn nudge(&self, state: &mut State) -> bool {
         state.started = true;
-        if state.worker_idle {
-            state.worker_idle = false;
-            self.shared.wake.notify_all();
-        }
+        std::mem::take(&mut state.worker_idle)
     }
 
     pub fn set_storage(&self, mode: StorageMode) -> Result<()> {
@@ -379,7 +378,7 @@ impl Tracker {
         if state.opt_out {
             let id = self.shared.allocate_id()?;
             self.shared.drop_later(&mut state, id, url, "opt-out");
-            self.nudge(&mut state);
+            self.wake_if_idle(state);
             return Ok(());
         }
         match state.mode {
@@ -413,8 +412,17 @@ impl Tracker {
                 return self.store_hit(&url, created_ms);
             }
         }
-        self.nudge(&mut state);
+        self.wake_if_idle(state);
         Ok(())
+    }
+
+    /// `nudge`, then the wake-up outside the lock.
+    fn wake_if_idle(&self, mut state: parking_lot::MutexGuard<'_, State>) {
+        let idle = self.nudge(&mut state);
+        drop(state);
+        if idle {
+            self.shared.wake.notify_all();
+        }
     }
 
     /// The stored half of `send`. The append runs outside the state lock,
@@ -441,9 +449,12 @@ impl Tracker {
                 Err(e) => *self.shared.stats.last_error.lock() = e.message,
             }
         }
-        self.nudge(&mut state);
-        if appended.move_soon {
-            // Ends the worker's gathering: the intake's memory stays small.
+        let idle = self.nudge(&mut state);
+        drop(state);
+        // Outside the lock, so the woken worker does not wait for it. A
+        // full enough intake also ends the worker's gathering: the intake
+        // then stays in memory and in the mapped part of its file.
+        if idle || appended.move_soon {
             self.shared.wake.notify_all();
         }
         Ok(())

@@ -186,7 +186,7 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     send_memory_hits(shared, local);
     handle_store(shared, local);
     if let Some(store) = &shared.store {
-        if let Err(e) = store.absorb_intake_when_ready() {
+        if let Err(e) = store.absorb_intake() {
             note_error(shared, &e);
         }
     }
