@@ -407,22 +407,6 @@ impl Store {
         self.usable(&mut inner)
     }
 
-    /// `absorb_intake` unless fjall is still flushing an earlier memtable:
-    /// the worker's periodic move waits for that, so memory stays bounded
-    /// while the hits wait in the intake file (operations that read the
-    /// queue move them regardless).
-    pub fn absorb_intake_when_ready(&self) -> Result<()> {
-        let mut inner = self.inner.lock();
-        let busy = inner
-            .open
-            .as_ref()
-            .is_some_and(|open| open.queue.sealed_memtable_count() > 0);
-        if busy && !inner.broken {
-            return Ok(());
-        }
-        self.usable(&mut inner)
-    }
-
     /// Hits are waiting in the intake to be moved into fjall.
     pub fn intake_waiting(&self) -> bool {
         !self.intake.lock().pending.is_empty()

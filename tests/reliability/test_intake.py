@@ -37,7 +37,21 @@ def intake_paths(store):
 
 
 def intake_sizes(store):
-    return [os.path.getsize(p) for p in intake_paths(store)]
+    """Bytes in use in each intake file: up to its last non-zero byte. The
+    library keeps each file's first MiB allocated and mapped, and empties a
+    file by zeroing what was written (cutting anything past that), so an
+    empty intake file reads as zeros."""
+    return [len(p.read_bytes().rstrip(b"\0")) for p in intake_paths(store)]
+
+
+def entries_end(data):
+    """Offset just past the last entry `read_entries` accepts: where a torn
+    write would have left its bytes."""
+    at = 0
+    for _ in read_entries(data):
+        length = ENTRY_HEADER.unpack_from(data, at)[0]
+        at += ENTRY_HEADER.size + length
+    return at
 
 
 def read_entries(data):
@@ -232,9 +246,14 @@ def test_torn_intake_tail_is_ignored(tmp_path, kind):
     entries = [e for _, es in snap.values() for e in es]
     last_id = max(hid for hid, _ in entries)
     # The end of every non-empty intake file, as a write cut short by the kill would leave it.
-    targets = [name for name, (size, _) in snap.items() if size > 0]
+    targets = [name for name, (_size, entries) in snap.items() if entries]
     for name in targets:
-        with open(storage_dir / name, "ab") as f:
+        # Right after the last entry, where a write cut short by the kill
+        # would have left its bytes (the rest of the file is zeros).
+        path = storage_dir / name
+        end = entries_end(path.read_bytes())
+        with open(path, "r+b") as f:
+            f.seek(end)
             f.write(_garbage(kind, last_id))
     where = f"intake at the kill: {_describe(snap)}; garbage appended to {targets}"
 
@@ -268,7 +287,7 @@ def test_garbage_in_both_empty_intake_files_does_not_break_open(storage_dir):
     assert out["create"] == ot.OK and out["count"] == 20, out
     assert intake_sizes(storage_dir) == [0, 0]
     for i, p in enumerate(intake_paths(storage_dir)):
-        with open(p, "ab") as f:
+        with open(p, "r+b") as f:
             f.write(_garbage(["torn-header", "random"][i], 1 << 40))
     out = _probe(cfg, "n=20")
     assert out["create"] == ot.OK, out
