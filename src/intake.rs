@@ -283,6 +283,16 @@ impl IntakeFiles {
         self.lens[index] = 0;
     }
 
+    /// Unmaps both files and cuts them to nothing, once everything in them
+    /// is in fjall: a closed store keeps no intake space allocated.
+    /// `false` if a file could not be cut (it is then replayed at open).
+    pub fn release(mut self) -> bool {
+        // Unmapped first: a mapped file must never be cut below the mapping.
+        self.maps = [None, None];
+        let cut = |file: &File| file.set_len(0).is_ok();
+        cut(&self.files[0]) & cut(&self.files[1])
+    }
+
     /// Empties both files (everything in them is in fjall).
     pub fn empty_all(&mut self) -> bool {
         self.empty(0) & self.empty(1)

@@ -281,7 +281,7 @@ impl Store {
             .commit()
             .map_err(|e| storage_error(self.dir.path(), "write", &e))?;
         inner.intake_moved = moved;
-        Self::note_written(inner, written);
+        Self::note_written(inner, written, true);
         Ok(last)
     }
 
@@ -477,11 +477,11 @@ impl Store {
     /// Rotating here keeps memtables small without fjall's own trigger,
     /// which floods its single worker's bounded queue with rotation
     /// requests under a fast writer until that worker blocks on its own
-    /// queue. Writes come from the worker (moving the intake, draining) or
-    /// from the offline-queue calls, never from `tracker_send`, so waiting
-    /// here for fjall to flush an older memtable bounds memory without
-    /// stalling a send.
-    fn note_written(inner: &mut Inner, bytes: u64) {
+    /// queue. With `wait_for_flush` (moving the intake, the only fast
+    /// writer) it then waits for fjall to flush older memtables, which
+    /// bounds memory; removals and updates come at network pace and their
+    /// callers may hold the tracker's state lock, so they never wait.
+    fn note_written(inner: &mut Inner, bytes: u64, wait_for_flush: bool) {
         inner.written += bytes;
         inner.since_rotation += bytes;
         if inner.since_rotation < MEMTABLE_BYTES {
@@ -489,7 +489,7 @@ impl Store {
         }
         inner.since_rotation = 0;
         if let Some(open) = inner.open.as_ref() {
-            rotate_memtable(&open.queue);
+            rotate_memtable(&open.queue, wait_for_flush);
         }
     }
 
@@ -511,7 +511,11 @@ impl Store {
             inner.broken = true;
             return Err(storage_error(self.dir.path(), "write", &e));
         }
-        Self::note_written(&mut inner, encoded.len() as u64 + ENTRY_OVERHEAD_BYTES);
+        Self::note_written(
+            &mut inner,
+            encoded.len() as u64 + ENTRY_OVERHEAD_BYTES,
+            false,
+        );
         Ok(true)
     }
 
@@ -674,7 +678,7 @@ impl Store {
             return Err(storage_error(self.dir.path(), "write", &e));
         }
         let freed: u64 = removed.iter().map(|r| r.size).sum();
-        Self::note_written(inner, TOMBSTONE_BYTES * removed.len() as u64);
+        Self::note_written(inner, TOMBSTONE_BYTES * removed.len() as u64, false);
         inner.count = inner.count.saturating_sub(removed.len() as u64);
         inner.bytes = inner.bytes.saturating_sub(freed);
         inner.head = next_head.unwrap_or(inner.tail + 1);
@@ -856,6 +860,15 @@ impl Store {
         self.fjall_size.1.store(inner.bytes, Ordering::SeqCst);
     }
 
+    /// `count`, without waiting for the store's lock (which a move into
+    /// fjall may hold while fjall flushes): may count a batch being moved
+    /// twice. For the worker's decisions, taken under the state lock.
+    pub fn count_hint(&self) -> u64 {
+        let fjall =
+            self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst);
+        fjall + self.intake.lock().pending.count()
+    }
+
     /// Hits queued, in fjall and in the intake.
     pub fn count(&self) -> u64 {
         let inner = self.inner.lock();
@@ -942,10 +955,10 @@ impl Store {
         }
         drop(inner.open.take());
         let mut intake = self.intake.lock();
-        if let Some(mut files) = intake.files.take() {
+        if let Some(files) = intake.files.take() {
             // Only once the intake is empty: the journal holds the mark of
             // which intake hits were moved.
-            let intake_empty = absorbed && intake.pending.is_empty() && files.empty_all();
+            let intake_empty = absorbed && intake.pending.is_empty() && files.release();
             if journal_redundant && intake_empty {
                 empty_journals(&self.dir.queue_path());
             }
@@ -961,8 +974,11 @@ impl Store {
 /// fjall's pace instead of memory growing. A failed rotation is retried at
 /// the next threshold; fjall's own limit (FJALL_MEMTABLE_LIMIT) still
 /// bounds memory.
-fn rotate_memtable(queue: &Keyspace) {
+fn rotate_memtable(queue: &Keyspace, wait_for_flush: bool) {
     let _ = queue.rotate_memtable();
+    if !wait_for_flush {
+        return;
+    }
     let deadline = std::time::Instant::now() + MAX_FLUSH_WAIT;
     while queue.sealed_memtable_count() > MAX_SEALED_MEMTABLES
         && std::time::Instant::now() < deadline
@@ -1146,7 +1162,7 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
             since_rotation += size as u64;
             if since_rotation >= MEMTABLE_BYTES {
                 since_rotation = 0;
-                rotate_memtable(&open.queue);
+                rotate_memtable(&open.queue, true);
             }
         }
     }

@@ -99,7 +99,7 @@ fn may_probe(state: &State, now: Instant) -> bool {
 }
 
 fn queued(shared: &Shared) -> u64 {
-    shared.store.as_ref().map_or(0, |s| s.count())
+    shared.store.as_ref().map_or(0, Store::count_hint)
 }
 
 /// Stored hits wait for the automatic retry timer.
