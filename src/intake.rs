@@ -1,7 +1,8 @@
 //! The intake: two append-only files in the storage directory where
-//! `tracker_send` writes each stored hit, one `write()` each, so a hit
-//! survives a process kill the moment the send returns without the caller's
-//! thread touching fjall (whose flushes hold its locks over fsyncs).
+//! `tracker_send` writes each stored hit (a copy into the mapped start of the
+//! file, or one `pwrite` past it), so a hit survives a process kill the
+//! moment the send returns without the caller's thread touching fjall
+//! (whose flushes hold its locks over fsyncs).
 //! The store moves the hits into fjall in batches and empties a file once
 //! every hit in it is there; after a crash the files are replayed.
 //!
@@ -84,7 +85,8 @@ impl Pending {
     }
 
     /// Takes back the last entry pushed (its write failed).
-    pub fn pop(&mut self, entry_len: usize, url_bytes: u64) {
+    pub fn pop(&mut self, entry_len: usize, url_bytes: u64, previous_last_id: u64) {
+        self.last_id = previous_last_id;
         self.entries
             .truncate(self.entries.len().saturating_sub(entry_len));
         self.count = self.count.saturating_sub(1);
@@ -163,13 +165,13 @@ fn checksum(id: u64, payload: &[u8]) -> u64 {
 }
 
 /// Where the intake files of a storage directory are.
-pub fn file_paths(dir: &Path) -> [PathBuf; 2] {
+pub(crate) fn file_paths(dir: &Path) -> [PathBuf; 2] {
     [dir.join("intake-0"), dir.join("intake-1")]
 }
 
 /// The pair of intake files; one takes new entries, the other is empty or
 /// waiting to be emptied.
-pub struct IntakeFiles {
+pub(crate) struct IntakeFiles {
     files: [File; 2],
     paths: [PathBuf; 2],
     /// The first `MAPPED_BYTES` of each file, if they could be mapped;
@@ -187,7 +189,7 @@ const MAPPED_BYTES: usize = 1024 * 1024;
 impl IntakeFiles {
     /// Opens (or creates, owner-only) `intake-0` and `intake-1` in `dir`.
     /// The files are replayed and emptied (`empty_all`) before appends.
-    pub fn open(dir: &Path) -> std::io::Result<IntakeFiles> {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<IntakeFiles> {
         let paths = file_paths(dir);
         let open = |path: &Path| {
             let mut options = OpenOptions::new();
@@ -216,7 +218,10 @@ impl IntakeFiles {
     /// Appends one entry to the active file. A write that fails is cut
     /// back off; if even that fails, `Err(true)` says the file may end in
     /// a partial entry (replay still stops there, losing nothing acknowledged).
-    pub fn append(&mut self, entry: &[u8]) -> std::result::Result<(), (std::io::Error, bool)> {
+    pub(crate) fn append(
+        &mut self,
+        entry: &[u8],
+    ) -> std::result::Result<(), (std::io::Error, bool)> {
         let active = self.active;
         let offset = self.lens[active];
         let mapped = match (&mut self.maps[active], usize::try_from(offset)) {
@@ -246,7 +251,7 @@ impl IntakeFiles {
 
     /// Makes the other file the active one if it is empty, and returns the
     /// one that was active (every entry in it is then to be moved).
-    pub fn switch(&mut self) -> Option<usize> {
+    pub(crate) fn switch(&mut self) -> Option<usize> {
         let other = 1 - self.active;
         if self.lens[other] != 0 && !self.empty(other) {
             return None;
@@ -257,7 +262,7 @@ impl IntakeFiles {
     }
 
     /// Empties file `index` once all its hits are in fjall.
-    pub fn empty(&mut self, index: usize) -> bool {
+    pub(crate) fn empty(&mut self, index: usize) -> bool {
         let emptied = self.emptier(index).run();
         if emptied {
             self.lens[index] = 0;
@@ -268,7 +273,7 @@ impl IntakeFiles {
     /// What empties the inactive file `index` without holding the intake
     /// lock (zeroing a mapped megabyte takes a while); `run` it, then
     /// `mark_empty`. Appends never go to the inactive file.
-    pub fn emptier(&self, index: usize) -> Emptier {
+    pub(crate) fn emptier(&self, index: usize) -> Emptier {
         let used = usize::try_from(self.lens[index]).unwrap_or(usize::MAX);
         Emptier {
             zeroer: self.maps[index].as_ref().map(|m| m.zeroer(used)),
@@ -279,14 +284,14 @@ impl IntakeFiles {
     }
 
     /// Records that file `index` was emptied through `emptier`.
-    pub fn mark_empty(&mut self, index: usize) {
+    pub(crate) fn mark_empty(&mut self, index: usize) {
         self.lens[index] = 0;
     }
 
     /// Unmaps both files and cuts them to nothing, once everything in them
     /// is in fjall: a closed store keeps no intake space allocated.
     /// `false` if a file could not be cut (it is then replayed at open).
-    pub fn release(mut self) -> bool {
+    pub(crate) fn release(mut self) -> bool {
         // Unmapped first: a mapped file must never be cut below the mapping.
         self.maps = [None, None];
         let cut = |file: &File| file.set_len(0).is_ok();
@@ -294,17 +299,22 @@ impl IntakeFiles {
     }
 
     /// Empties both files (everything in them is in fjall).
-    pub fn empty_all(&mut self) -> bool {
+    pub(crate) fn empty_all(&mut self) -> bool {
         self.empty(0) & self.empty(1)
     }
 
+    /// Bytes written to the active file.
+    pub(crate) fn active_len(&self) -> u64 {
+        self.lens[self.active]
+    }
+
     /// The file appends go to.
-    pub fn active(&self) -> usize {
+    pub(crate) fn active(&self) -> usize {
         self.active
     }
 
     /// A reader of file `index`'s entries.
-    pub fn reader(&self, index: usize) -> std::io::Result<EntryReader> {
+    pub(crate) fn reader(&self, index: usize) -> std::io::Result<EntryReader> {
         let file = File::open(&self.paths[index])?;
         Ok(EntryReader {
             file: std::io::BufReader::with_capacity(64 * 1024, file),
@@ -314,7 +324,7 @@ impl IntakeFiles {
     /// Both files' indexes, the one holding the older entries first: each
     /// file holds the hits appended while it was active, so their id
     /// ranges do not interleave.
-    pub fn oldest_first(&self) -> std::io::Result<[usize; 2]> {
+    pub(crate) fn oldest_first(&self) -> std::io::Result<[usize; 2]> {
         let first_id = |index| -> std::io::Result<u64> {
             Ok(self.reader(index)?.next().map_or(u64::MAX, |e| e.id))
         };
@@ -328,7 +338,7 @@ impl IntakeFiles {
 
 /// Empties an intake file: zeroes its mapped part (so no stale entry can
 /// be read back) and cuts what lies beyond it.
-pub struct Emptier {
+pub(crate) struct Emptier {
     zeroer: Option<Zeroer>,
     file: Option<File>,
     keep_len: u64,
@@ -337,8 +347,19 @@ pub struct Emptier {
 
 impl Emptier {
     /// `false` if the file could not be cut back (it is then retried).
-    pub fn run(self) -> bool {
+    pub(crate) fn run(self) -> bool {
+        // Cut first: if that fails nothing is zeroed, and the file keeps
+        // its entries for `switch` to retry.
         let mapped = self.keep_len > 0;
+        if !mapped || self.needs_cut {
+            let cut = self
+                .file
+                .as_ref()
+                .is_some_and(|file| file.set_len(self.keep_len).is_ok());
+            if !cut {
+                return false;
+            }
+        }
         if let Some(zeroer) = self.zeroer {
             // SAFETY: the mapping belongs to the intake files, which outlive
             // every emptier (both are only used under the store's lock,
@@ -346,17 +367,13 @@ impl Emptier {
             // the active one, so nothing writes to it meanwhile.
             unsafe { zeroer.zero() };
         }
-        if mapped && !self.needs_cut {
-            return true;
-        }
-        self.file
-            .is_some_and(|file| file.set_len(self.keep_len).is_ok())
+        true
     }
 }
 
 /// Reads one intake file's entries in order, a buffer at a time, up to the
 /// first that does not check out.
-pub struct EntryReader {
+pub(crate) struct EntryReader {
     file: std::io::BufReader<File>,
 }
 

@@ -26,7 +26,18 @@ unsafe impl Send for Mapping {}
 
 impl Mapping {
     /// Allocates the first `len` bytes of `file` on disk and maps them.
+    /// Only on Linux and Android, and only on filesystems that rewrite a
+    /// page in place (ext4, f2fs, tmpfs, xfs): on copy-on-write filesystems
+    /// a store into a mapped page may need new space and raise SIGBUS on a
+    /// full disk. Elsewhere this fails and the intake uses `pwrite`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub fn new(file: &File, len: usize) -> io::Result<Mapping> {
+        if !rewrites_in_place(file)? {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "filesystem may copy on write",
+            ));
+        }
         let fd = file.as_raw_fd();
         let size = libc::off_t::try_from(len).map_err(|_| io::Error::other("mapping too large"))?;
         // SAFETY: plain system calls on an open descriptor we own; the
@@ -40,7 +51,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | POPULATE,
+                libc::MAP_SHARED,
                 fd,
                 0,
             );
@@ -86,6 +97,35 @@ impl Mapping {
     }
 }
 
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl Mapping {
+    pub fn new(_file: &File, _len: usize) -> io::Result<Mapping> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "mapped intake only on Linux and Android",
+        ))
+    }
+}
+
+/// Whether `file` lives on a filesystem known to overwrite file pages in
+/// place (so preallocated blocks stay enough for every later store).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn rewrites_in_place(file: &File) -> io::Result<bool> {
+    const EXT4: i64 = 0xEF53;
+    const F2FS: i64 = 0xF2F5_2010;
+    const TMPFS: i64 = 0x0102_1994;
+    const XFS: i64 = 0x5846_5342;
+    // SAFETY: fstatfs fills the zeroed struct we pass for our own descriptor.
+    let kind = unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        if libc::fstatfs(file.as_raw_fd(), &mut stat) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        (stat.f_type as u64 & 0xFFFF_FFFF) as i64
+    };
+    Ok(matches!(kind, EXT4 | F2FS | TMPFS | XFS))
+}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `new` mapped; nothing uses it after.
@@ -116,13 +156,6 @@ impl Zeroer {
         unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, self.len) };
     }
 }
-
-/// Fault the pages in at map time where the system can, so first appends
-/// do not page-fault.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const POPULATE: libc::c_int = libc::MAP_POPULATE;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const POPULATE: libc::c_int = 0;
 
 #[cfg(test)]
 mod tests {

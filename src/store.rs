@@ -64,7 +64,10 @@ const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
 /// caller's thread never waits for fjall.
 const INTAKE_MEMORY_BYTES: usize = 512 * 1024;
 /// Hits per fjall batch when moving from the file.
-const MOVE_CHUNK_BYTES: usize = 256 * 1024;
+const MOVE_CHUNK_BYTES: usize = 128 * 1024;
+/// An intake file beyond this refuses hits: fjall has not taken any for
+/// long (a broken store); the queue's own limits cannot evict meanwhile.
+const INTAKE_FILE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// Past this much the worker is asked to move the intake at once instead
 /// of gathering more first (see `Appended::move_soon`).
 const INTAKE_PROMPT_BYTES: u64 = 128 * 1024;
@@ -148,6 +151,8 @@ pub struct Store {
     /// cleared last), a reader may count a batch twice but never misses it.
     fjall_size: (AtomicU64, AtomicU64),
     moving_size: (AtomicU64, AtomicU64),
+    /// Hits with ids up to this were in the intake when it was last synced.
+    intake_synced: AtomicU64,
 }
 
 impl Store {
@@ -216,6 +221,7 @@ impl Store {
                 inner: Mutex::new(inner),
                 intake: Mutex::new(intake),
                 moving_size: (AtomicU64::new(0), AtomicU64::new(0)),
+                intake_synced: AtomicU64::new(0),
             },
             report,
         ))
@@ -298,14 +304,17 @@ impl Store {
         let reader = {
             let intake = self.intake.lock();
             let files = intake.files.as_ref().ok_or_else(closed)?;
-            files
-                .reader(source.unwrap_or(0))
-                .map_err(|e| Error::storage(format!("cannot read the intake: {e}")))?
+            files.reader(source.unwrap_or(0)).map_err(|e| {
+                Error::storage(format!(
+                    "cannot read the intake in {}: {e}",
+                    self.dir.path().display()
+                ))
+            })?
         };
         let mut entries = reader
             .filter(|e| e.id >= first)
             .take_while(|e| e.id <= last);
-        let mut moved_last = 0;
+        let (mut moved_last, mut moved_count) = (0, 0);
         loop {
             let mut chunk = Vec::new();
             let mut size = 0;
@@ -324,12 +333,14 @@ impl Store {
                     "the store was closed before the intake was moved; it is replayed at the next open",
                 ));
             }
+            moved_count += chunk.len() as u64;
             moved_last =
                 self.move_batch(inner, chunk.iter().map(|e| (e.id, e.payload.as_slice())))?;
         }
-        if moved_last != last {
+        if moved_last != last || moved_count != hits.count() {
             return Err(Error::storage(format!(
-                "the intake file ended at hit {moved_last}, before hit {last}"
+                "the intake file held {moved_count} of {} hits up to {last} (last read: {moved_last})",
+                hits.count()
             )));
         }
         Ok(last)
@@ -364,6 +375,17 @@ impl Store {
         let id = intake.next_id;
         let (position, offset) = (intake.next_position, intake.next_offset);
         let size = url.len() as u64;
+        if intake
+            .files
+            .as_ref()
+            .is_some_and(|f| f.active_len() > INTAKE_FILE_LIMIT_BYTES)
+        {
+            return Err(Error::storage(format!(
+                "the intake in {} is full: the store has not been able to take hits for a while",
+                self.dir.path().display()
+            )));
+        }
+        let previous_last_id = intake.pending.last_id();
         let entry = intake.pending.push(id, size, |out| {
             Record::encode_fields(out, url, created_ms, 0, position, offset)
         });
@@ -373,7 +395,7 @@ impl Store {
             None => Err((std::io::Error::other("closed"), false)),
         };
         if let Err((e, damaged)) = written {
-            intake.pending.pop(entry_len, size);
+            intake.pending.pop(entry_len, size, previous_last_id);
             intake.damaged |= damaged;
             return Err(Error::storage(format!(
                 "cannot write the hit to the intake in {}: {e}",
@@ -429,6 +451,10 @@ impl Store {
             self.moving_size.1.store(hits.url_bytes(), Ordering::SeqCst);
             (hits, previous, source)
         };
+        // Marked broken while moving: if the move panics (the worker
+        // survives it), the next use replays the intake files, which still
+        // hold these hits, before any file is emptied.
+        inner.broken = true;
         let moved = if hits.spilled() {
             self.move_from_file(inner, &hits, source, deadline)
         } else {
@@ -445,8 +471,10 @@ impl Store {
                 return Err(e);
             }
         };
+        inner.broken = false;
+        let first_moved = hits.first_id();
         if inner.count == 0 {
-            inner.head = hits.first_id().unwrap_or(last);
+            inner.head = first_moved.unwrap_or(last);
         }
         inner.tail = last;
         inner.count += hits.count();
@@ -458,6 +486,19 @@ impl Store {
         let spare = hits.into_spare();
         if spare.capacity() <= 2 * INTAKE_MEMORY_BYTES {
             self.intake.lock().spare = spare;
+        }
+        // Hits that a sync made durable in the intake must be durable in the
+        // journal before their intake copy is zeroed, or a power cut could
+        // lose what `tracker_flush` promised. Rare: the intake is synced
+        // about once a second and most batches move before that.
+        if previous_file.is_some()
+            && first_moved.is_some_and(|id| id <= self.intake_synced.load(Ordering::SeqCst))
+        {
+            if let Some(open) = inner.open.as_ref() {
+                if let Err(e) = open.db.persist(PersistMode::SyncData) {
+                    return Err(storage_error(self.dir.path(), "sync", &e));
+                }
+            }
         }
         if let Some(index) = previous_file {
             // Outside the intake lock: zeroing a mapped file takes a while,
@@ -848,7 +889,6 @@ impl Store {
         load_state(inner, &mut intake, &open).map_err(|e| storage_error(&path, "read", &e))?;
         intake.next_id = intake.next_id.max(next_id);
         intake.appended = appended;
-        intake.damaged = false;
         inner.open = Some(open);
         inner.broken = false;
         self.publish(inner);
@@ -897,9 +937,12 @@ impl Store {
                 return Ok(());
             }
         }
+        let in_intake_upto = self.intake.lock().next_id.saturating_sub(1);
+        // Journals first: a hit moved out of the intake is then durable in
+        // the journal before anything else.
         let queue = self.dir.queue_path();
         let intake_files = intake::file_paths(self.dir.path());
-        for path in intake_files.into_iter().chain(journal_files(&queue)) {
+        for path in journal_files(&queue).into_iter().chain(intake_files) {
             let synced = std::fs::File::open(&path).and_then(|file| file.sync_data());
             match synced {
                 Ok(()) => {}
@@ -913,6 +956,8 @@ impl Store {
                 }
             }
         }
+        self.intake_synced
+            .fetch_max(in_intake_upto, Ordering::SeqCst);
         Ok(())
     }
 
@@ -1131,7 +1176,6 @@ fn load_state(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::Res
 /// Moves the intake files' hits that are not in the database yet (after a
 /// crash, or a write that failed) into it, durably, then empties the files.
 fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::Result<()> {
-    intake.pending = intake::Pending::default();
     let Some(files) = intake.files.as_mut() else {
         return Ok(());
     };
@@ -1170,7 +1214,11 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
         open.db.persist(PersistMode::SyncAll)?;
         inner.intake_moved = moved;
     }
-    files.empty_all();
+    // Everything is in the database now; what was pending in memory too.
+    intake.pending = intake::Pending::default();
+    // A file that cannot be emptied keeps its entries (all moved); appends
+    // then take the slow path, which replays again before they go on.
+    intake.damaged = !files.empty_all();
     Ok(())
 }
 

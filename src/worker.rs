@@ -24,11 +24,16 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// burst of sends then costs one pass, and the senders no wake-ups.
 const GATHER: Duration = Duration::from_millis(2);
 const EXPIRE_BATCH: u64 = 256;
+/// How long the worker leaves the intake alone after moving it failed.
+const INTAKE_RETRY: Duration = Duration::from_secs(1);
 
 struct Local {
     rng: u64,
     next_expiry: Option<Instant>,
     last_pass: Option<Instant>,
+    /// After a failed move of the intake into fjall, when to try again (the
+    /// hits are safe in the intake files meanwhile).
+    intake_retry: Option<Instant>,
 }
 
 /// The worker thread's body.
@@ -38,6 +43,7 @@ pub fn run(shared: &Shared) {
         rng: seed | 1,
         next_expiry: Some(Instant::now()),
         last_pass: None,
+        intake_retry: None,
     };
     loop {
         match catch_unwind(AssertUnwindSafe(|| pass(shared, &mut local))) {
@@ -111,15 +117,16 @@ fn retrying(shared: &Shared, state: &State) -> bool {
 }
 
 fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
-    has_arrivals(shared, state) || has_other_work(shared, state, local, now)
+    has_arrivals(shared, state, local, now) || has_other_work(shared, state, local, now)
 }
 
 /// New hits whose first handling is due, or stored hits still to be moved
 /// from the intake into fjall.
-fn has_arrivals(shared: &Shared, state: &State) -> bool {
+fn has_arrivals(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
     !state.memory.is_empty()
         || state.store_accepted > state.store_handled
-        || shared.store.as_ref().is_some_and(Store::intake_waiting)
+        || (due(local.intake_retry, now)
+            && shared.store.as_ref().is_some_and(Store::intake_waiting))
 }
 
 fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
@@ -140,10 +147,15 @@ fn next_deadline(shared: &Shared, state: &State, local: &Local) -> Option<Instan
         })
         .flatten();
     let expiry = local.next_expiry.filter(|_| queued(shared) > 0);
-    [retry, expiry, state.unsynced_since.map(|t| t + SYNC_EVERY)]
-        .into_iter()
-        .flatten()
-        .min()
+    [
+        retry,
+        expiry,
+        state.unsynced_since.map(|t| t + SYNC_EVERY),
+        local.intake_retry,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// Waits for work; returns `false` at shutdown.
@@ -185,9 +197,17 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     expire(shared, local);
     send_memory_hits(shared, local);
     handle_store(shared, local);
-    if let Some(store) = &shared.store {
-        if let Err(e) = store.absorb_intake() {
-            note_error(shared, &e);
+    if let Some(store) = shared
+        .store
+        .as_ref()
+        .filter(|_| due(local.intake_retry, Instant::now()))
+    {
+        match store.absorb_intake() {
+            Ok(()) => local.intake_retry = None,
+            Err(e) => {
+                note_error(shared, &e);
+                local.intake_retry = Some(Instant::now() + INTAKE_RETRY);
+            }
         }
     }
     sync_if_due(shared);
