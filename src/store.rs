@@ -361,15 +361,10 @@ impl Store {
         Ok(())
     }
 
-    /// Appends a hit at the tail: one write to an intake file, so it
-    /// survives a process kill when this returns. fjall is not touched
-    /// unless the intake has grown past `INTAKE_LIMIT_BYTES`.
+    /// Appends a hit at the tail of the intake (a copy into its mapped
+    /// file, or one `pwrite`), so it survives a process kill when this
+    /// returns. Never touches fjall; the worker moves the hit on.
     pub fn append(&self, url: &str, created_ms: u64) -> Result<Appended> {
-        let (appended, _) = self.append_to_intake(url, created_ms)?;
-        Ok(appended)
-    }
-
-    fn append_to_intake(&self, url: &str, created_ms: u64) -> Result<(Appended, u64)> {
         let mut guard = self.lock_intake_for_append(false)?;
         let intake = &mut *guard;
         let id = intake.next_id;
@@ -420,7 +415,7 @@ impl Store {
             bytes: bytes + intake.pending.url_bytes(),
             move_soon: intake.pending.url_bytes() >= INTAKE_PROMPT_BYTES,
         };
-        Ok((appended, intake.pending.url_bytes()))
+        Ok(appended)
     }
 
     /// Moves the intake's hits into fjall now.
