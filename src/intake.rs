@@ -200,19 +200,25 @@ impl IntakeFiles {
         };
         let files = [open(&paths[0])?, open(&paths[1])?];
         let lens = [files[0].metadata()?.len(), files[1].metadata()?.len()];
-        // Without a mapping (no space to allocate, or no mmap) appends are
-        // plain writes: slower, just as durable.
-        let maps = [
-            Mapping::new(&files[0], MAPPED_BYTES).ok(),
-            Mapping::new(&files[1], MAPPED_BYTES).ok(),
-        ];
         Ok(IntakeFiles {
             files,
             paths,
-            maps,
+            maps: [None, None],
             lens,
             active: 0,
         })
+    }
+
+    /// Maps the start of both files for appends, once they were replayed
+    /// and emptied (so opening touches no page of them). Without a mapping
+    /// (no space to allocate, another system or filesystem) appends are
+    /// plain writes: slower, just as durable.
+    pub(crate) fn map(&mut self) {
+        for index in 0..2 {
+            if self.maps[index].is_none() && self.lens[index] == 0 {
+                self.maps[index] = Mapping::new(&self.files[index], MAPPED_BYTES).ok();
+            }
+        }
     }
 
     /// Appends one entry to the active file. A write that fails is cut

@@ -65,8 +65,9 @@ const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
 const INTAKE_MEMORY_BYTES: usize = 512 * 1024;
 /// Hits per fjall batch when moving from the file.
 const MOVE_CHUNK_BYTES: usize = 128 * 1024;
-/// An intake file beyond this refuses hits: fjall has not taken any for
-/// long (a broken store); the queue's own limits cannot evict meanwhile.
+/// An intake file beyond this refuses hits while moving them into fjall
+/// fails (a broken store, a full disk): the queue's own limits cannot evict
+/// meanwhile. A store that is merely slow is not limited here.
 const INTAKE_FILE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// Past this much the worker is asked to move the intake at once instead
 /// of gathering more first (see `Appended::move_soon`).
@@ -153,6 +154,8 @@ pub struct Store {
     moving_size: (AtomicU64, AtomicU64),
     /// Hits with ids up to this were in the intake when it was last synced.
     intake_synced: AtomicU64,
+    /// The last move of the intake into fjall failed.
+    moves_failing: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -212,6 +215,9 @@ impl Store {
         }
         intake.next_id = intake.next_id.max(id_floor);
         intake.appended = inner.count;
+        if let Some(files) = intake.files.as_mut() {
+            files.map();
+        }
         inner.open = Some(open);
         crate::storage_dir::restrict_permissions(&dir.queue_path());
         Ok((
@@ -222,6 +228,7 @@ impl Store {
                 intake: Mutex::new(intake),
                 moving_size: (AtomicU64::new(0), AtomicU64::new(0)),
                 intake_synced: AtomicU64::new(0),
+                moves_failing: std::sync::atomic::AtomicBool::new(false),
             },
             report,
         ))
@@ -271,6 +278,7 @@ impl Store {
     fn move_batch<'a>(
         &self,
         inner: &mut Inner,
+        wait_for_flush: bool,
         entries: impl Iterator<Item = (u64, &'a [u8])>,
     ) -> Result<u64> {
         let open = inner.open.as_ref().ok_or_else(closed)?;
@@ -287,7 +295,7 @@ impl Store {
             .commit()
             .map_err(|e| storage_error(self.dir.path(), "write", &e))?;
         inner.intake_moved = moved;
-        Self::note_written(inner, written, true);
+        Self::note_written(inner, written, wait_for_flush);
         Ok(last)
     }
 
@@ -296,6 +304,7 @@ impl Store {
     fn move_from_file(
         &self,
         inner: &mut Inner,
+        wait_for_flush: bool,
         hits: &intake::Pending,
         source: Option<usize>,
         deadline: Option<std::time::Instant>,
@@ -334,8 +343,11 @@ impl Store {
                 ));
             }
             moved_count += chunk.len() as u64;
-            moved_last =
-                self.move_batch(inner, chunk.iter().map(|e| (e.id, e.payload.as_slice())))?;
+            moved_last = self.move_batch(
+                inner,
+                wait_for_flush,
+                chunk.iter().map(|e| (e.id, e.payload.as_slice())),
+            )?;
         }
         if moved_last != last || moved_count != hits.count() {
             return Err(Error::storage(format!(
@@ -370,10 +382,12 @@ impl Store {
         let id = intake.next_id;
         let (position, offset) = (intake.next_position, intake.next_offset);
         let size = url.len() as u64;
-        if intake
-            .files
-            .as_ref()
-            .is_some_and(|f| f.active_len() > INTAKE_FILE_LIMIT_BYTES)
+        let failing = self.moves_failing.load(Ordering::SeqCst);
+        if failing
+            && intake
+                .files
+                .as_ref()
+                .is_some_and(|f| f.active_len() > INTAKE_FILE_LIMIT_BYTES)
         {
             return Err(Error::storage(format!(
                 "the intake in {} is full: the store has not been able to take hits for a while",
@@ -418,10 +432,14 @@ impl Store {
         Ok(appended)
     }
 
-    /// Moves the intake's hits into fjall now.
+    /// Moves the intake's hits into fjall now, waiting for fjall to flush
+    /// older memtables as it goes: the worker's move, made without the
+    /// tracker's state lock. Moves made by other operations (which may hold
+    /// that lock, and with it every `tracker_send`) never wait.
     pub fn absorb_intake(&self) -> Result<()> {
         let mut inner = self.inner.lock();
-        self.usable(&mut inner)
+        self.usable_without_moving(&mut inner)?;
+        self.absorb(&mut inner, None, true)
     }
 
     /// Hits are waiting in the intake to be moved into fjall.
@@ -432,7 +450,12 @@ impl Store {
     /// Moves every pending intake hit into fjall in one batch, then empties
     /// the intake file they were written to. On failure they stay in the
     /// intake files, which the reopen in `usable` replays.
-    fn absorb(&self, inner: &mut Inner, deadline: Option<std::time::Instant>) -> Result<()> {
+    fn absorb(
+        &self,
+        inner: &mut Inner,
+        deadline: Option<std::time::Instant>,
+        wait_for_flush: bool,
+    ) -> Result<()> {
         let (hits, previous_file, source) = {
             let mut intake = self.intake.lock();
             if intake.pending.is_empty() {
@@ -451,14 +474,15 @@ impl Store {
         // hold these hits, before any file is emptied.
         inner.broken = true;
         let moved = if hits.spilled() {
-            self.move_from_file(inner, &hits, source, deadline)
+            self.move_from_file(inner, wait_for_flush, &hits, source, deadline)
         } else {
-            self.move_batch(inner, hits.iter())
+            self.move_batch(inner, wait_for_flush, hits.iter())
         };
         let last = match moved {
             Ok(done) => done,
             Err(e) => {
                 // The hits stay in the intake files, which the reopen replays.
+                self.moves_failing.store(true, Ordering::SeqCst);
                 inner.broken = true;
                 self.intake.lock().pending.put_back_before(hits);
                 self.moving_size.0.store(0, Ordering::SeqCst);
@@ -467,6 +491,7 @@ impl Store {
             }
         };
         inner.broken = false;
+        self.moves_failing.store(false, Ordering::SeqCst);
         let first_moved = hits.first_id();
         if inner.count == 0 {
             inner.head = first_moved.unwrap_or(last);
@@ -651,7 +676,9 @@ impl Store {
     /// removed record's size, or `None` if it was already gone.
     pub fn remove_head(&self, id: u64) -> Result<Option<u64>> {
         let mut inner = self.inner.lock();
-        self.usable(&mut inner)?;
+        // The head was read from fjall (which moved the intake); not moving
+        // it again here keeps this cheap under the tracker's state lock.
+        self.usable_without_moving(&mut inner)?;
         if id < inner.head || inner.count == 0 {
             return Ok(None);
         }
@@ -862,7 +889,7 @@ impl Store {
     /// moves the intake's pending hits into fjall.
     fn usable(&self, inner: &mut Inner) -> Result<()> {
         self.usable_without_moving(inner)?;
-        self.absorb(inner, None)
+        self.absorb(inner, None, false)
     }
 
     /// `usable` without moving the intake.
@@ -974,7 +1001,7 @@ impl Store {
         // Hits still in the intake go into fjall first; if that fails they
         // stay in the intake files for the next open.
         let absorbed = match self.usable_without_moving(&mut inner) {
-            Ok(()) => self.absorb(&mut inner, Some(deadline)).is_ok(),
+            Ok(()) => self.absorb(&mut inner, Some(deadline), false).is_ok(),
             Err(_) => false,
         };
         if !inner.broken {
@@ -1015,14 +1042,17 @@ impl Store {
 /// the next threshold; fjall's own limit (FJALL_MEMTABLE_LIMIT) still
 /// bounds memory.
 fn rotate_memtable(queue: &Keyspace, wait_for_flush: bool) {
+    rotate_memtable_keeping(queue, wait_for_flush.then_some(MAX_SEALED_MEMTABLES));
+}
+
+/// `rotate_memtable`, waiting until at most `max_sealed` are left (if given).
+fn rotate_memtable_keeping(queue: &Keyspace, max_sealed: Option<usize>) {
     let _ = queue.rotate_memtable();
-    if !wait_for_flush {
+    let Some(max_sealed) = max_sealed else {
         return;
-    }
+    };
     let deadline = std::time::Instant::now() + MAX_FLUSH_WAIT;
-    while queue.sealed_memtable_count() > MAX_SEALED_MEMTABLES
-        && std::time::Instant::now() < deadline
-    {
+    while queue.sealed_memtable_count() > max_sealed && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
@@ -1201,7 +1231,9 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
             since_rotation += size as u64;
             if since_rotation >= MEMTABLE_BYTES {
                 since_rotation = 0;
-                rotate_memtable(&open.queue, true);
+                // Nobody waits for the replay but the opener: one memtable
+                // at a time keeps its memory to the least.
+                rotate_memtable_keeping(&open.queue, Some(0));
             }
         }
     }
