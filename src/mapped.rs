@@ -51,7 +51,9 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                // Faulted in now: a first store into each page would
+                // otherwise page-fault inside `tracker_send`.
+                libc::MAP_SHARED | libc::MAP_POPULATE,
                 fd,
                 0,
             );

@@ -711,6 +711,9 @@ fn drain(p: &Params, collector: &Collector, r: &mut Report) {
             )
             .unwrap();
     }
+    // Appends land in the intake; the worker (absent here) would have moved
+    // them into fjall as they came. Move them now, outside the timing.
+    store.absorb_intake().unwrap();
     let start = Instant::now();
     let mut popped = 0u64;
     while let Some(Ok(rec)) = store.head().unwrap() {
