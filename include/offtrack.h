@@ -210,7 +210,8 @@ int32_t tracker_dispatch(struct tracker *t);
 /**
  * Waits until the worker has finished all work asked for before the call
  * (each earlier hit's first handling, an earlier dispatch in full) and the
- * journal is synced. TRACKER_ERROR_TIMEOUT if `timeout_ms` passes first.
+ * stored hits are synced to disk. TRACKER_ERROR_TIMEOUT if `timeout_ms`
+ * passes first.
  * Never starts a dispatch of its own. Must not be called from an event callback.
  *
  * # Safety
