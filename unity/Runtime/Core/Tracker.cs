@@ -116,7 +116,7 @@ namespace Offtrack
 
         /// <summary>
         /// Waits until the work asked for before this call is done and the
-        /// journal is synced. Returns false if the timeout passed first. Blocks
+        /// stored hits are synced to disk. Returns false if the timeout passed first. Blocks
         /// the calling thread: keep the timeout short on the main thread.
         /// </summary>
         public bool Flush(int timeoutMs)
