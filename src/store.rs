@@ -62,7 +62,7 @@ const META_INTAKE_MOVED: &[u8] = b"intake_moved_upto";
 /// The most the intake keeps in memory; past it (fjall has fallen behind)
 /// the intake file is the only copy and the worker reads it back. The
 /// caller's thread never waits for fjall.
-const INTAKE_MEMORY_BYTES: usize = 512 * 1024;
+const INTAKE_MEMORY_BYTES: usize = 256 * 1024;
 /// Hits per fjall batch when moving from the file.
 const MOVE_CHUNK_BYTES: usize = 128 * 1024;
 /// An intake file beyond this refuses hits while moving them into fjall
