@@ -254,13 +254,10 @@ fn append_query_checking_names<'a>(
     };
     let (mut run_start, mut name_start, mut in_name) = (0, 0, true);
     let mut i = 0;
-    loop {
-        let Some(skip) = bytes[i..]
-            .iter()
-            .position(|&b| QUERY_CLASS[b as usize] != 0)
-        else {
-            break;
-        };
+    while let Some(skip) = bytes[i..]
+        .iter()
+        .position(|&b| QUERY_CLASS[b as usize] != 0)
+    {
         i += skip;
         let b = bytes[i];
         match QUERY_CLASS[b as usize] {

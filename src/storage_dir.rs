@@ -67,7 +67,7 @@ impl StorageDir {
         }
         let dir = StorageDir {
             path: path.to_owned(),
-            lock: lock,
+            lock,
         };
         dir.check_format()?;
         Ok(dir)

@@ -148,8 +148,8 @@ impl Shared {
     pub fn request_url(&self, url: &str, id: u64, created_ms: u64, offline: bool) -> String {
         let c = &self.config;
         let ts = (!c.timestamp_param.is_empty() && (offline || !c.timestamp_offline_only))
-            .then(|| (c.timestamp_param.as_str(), created_ms / 1000));
-        let id_param = (!c.id_param.is_empty()).then(|| (c.id_param.as_str(), id));
+            .then_some((c.timestamp_param.as_str(), created_ms / 1000));
+        let id_param = (!c.id_param.is_empty()).then_some((c.id_param.as_str(), id));
         request::build_url(url, ts, id_param)
     }
 

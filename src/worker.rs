@@ -235,7 +235,7 @@ fn expire(shared: &Shared, local: &mut Local) {
         local.next_expiry = None;
         return;
     };
-    if !local.next_expiry.is_some_and(|t| Instant::now() >= t) {
+    if local.next_expiry.is_none_or(|t| Instant::now() < t) {
         return;
     }
     loop {
