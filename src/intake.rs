@@ -1,6 +1,6 @@
 //! The intake: two append-only files in the storage directory where
-//! `tracker_send` writes each stored hit (a copy into the mapped start of the
-//! file, or one `pwrite` past it), so a hit survives a process kill the
+//! `tracker_send` writes each stored hit (a copy into the file's mapped
+//! window, or one `pwrite` where there is none), so a hit survives a process kill the
 //! moment the send returns without the caller's thread touching fjall
 //! (whose flushes hold its locks over fsyncs).
 //! The store moves the hits into fjall in batches and empties a file once
@@ -11,7 +11,7 @@
 //! the first entry that does not check out (a write cut short by a crash).
 //! Only file handling lives here; what is in fjall is the store's business.
 
-use crate::mapped::{Mapping, Zeroer};
+use crate::mapped::{self, Mapping, Preparation};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -174,17 +174,18 @@ pub(crate) fn file_paths(dir: &Path) -> [PathBuf; 2] {
 pub(crate) struct IntakeFiles {
     files: [File; 2],
     paths: [PathBuf; 2],
-    /// The first `MAPPED_BYTES` of each file, if they could be mapped;
-    /// appends past them (or without them) are `pwrite`s.
+    /// Each file's mapped window, if it could be mapped; appends past its
+    /// span (or without one) are `pwrite`s.
     maps: [Option<Mapping>; 2],
     /// Where the next entry goes in each file.
     lens: [u64; 2],
     active: usize,
 }
 
-/// Mapped bytes per intake file: more than the worker normally gathers
-/// between two moves, so appends are copies, not system calls.
-const MAPPED_BYTES: usize = 1024 * 1024;
+/// Allocated bytes an emptied file keeps for its next turn: reusing
+/// allocated blocks makes preparing the window cheap again, and a flood
+/// that grew the file does not keep its disk space.
+const KEEP_ALLOCATED: u64 = 4 * 1024 * 1024;
 
 impl IntakeFiles {
     /// Opens (or creates, owner-only) `intake-0` and `intake-1` in `dir`.
@@ -209,14 +210,14 @@ impl IntakeFiles {
         })
     }
 
-    /// Maps the start of both files for appends, once they were replayed
-    /// and emptied (so opening touches no page of them). Without a mapping
+    /// Maps both files for appends, once they were replayed and emptied
+    /// (so opening touches no page of them). Without a mapping
     /// (no space to allocate, another system or filesystem) appends are
     /// plain writes: slower, just as durable.
     pub(crate) fn map(&mut self) {
         for index in 0..2 {
             if self.maps[index].is_none() && self.lens[index] == 0 {
-                self.maps[index] = Mapping::new(&self.files[index], MAPPED_BYTES).ok();
+                self.maps[index] = Mapping::new(&self.files[index]).ok();
             }
         }
     }
@@ -231,7 +232,7 @@ impl IntakeFiles {
         let active = self.active;
         let offset = self.lens[active];
         let mapped = match (&mut self.maps[active], usize::try_from(offset)) {
-            (Some(map), Ok(at)) => map.write(at, entry),
+            (Some(map), Ok(at)) => map.write(&self.files[active], at, entry),
             _ => false,
         };
         if mapped {
@@ -251,8 +252,28 @@ impl IntakeFiles {
         }
     }
 
+    /// Bytes of file `index` that may be written through its mapping.
     fn mapped_len(&self, index: usize) -> u64 {
-        self.maps[index].as_ref().map_or(0, |m| m.len() as u64)
+        self.maps[index].as_ref().map_or(0, |m| m.ready() as u64)
+    }
+
+    /// What to prepare in the active file's window ahead of the next
+    /// appends, if anything: the file's index, the preparation and the
+    /// file to run it on (without the intake lock), then `prepared`.
+    pub(crate) fn plan_preparation(&self) -> Option<(usize, Preparation, File)> {
+        let active = self.active;
+        let offset = usize::try_from(self.lens[active]).ok()?;
+        let plan = self.maps[active]
+            .as_ref()?
+            .plan(offset, 2 * mapped::CHUNK, mapped::CHUNK)?;
+        Some((active, plan, self.files[active].try_clone().ok()?))
+    }
+
+    /// Records a preparation of file `index` that ran successfully.
+    pub(crate) fn prepared(&mut self, index: usize, done: &Preparation) {
+        if let Some(map) = &mut self.maps[index] {
+            map.prepared(done);
+        }
     }
 
     /// Makes the other file the active one if it is empty, and returns the
@@ -271,27 +292,32 @@ impl IntakeFiles {
     pub(crate) fn empty(&mut self, index: usize) -> bool {
         let emptied = self.emptier(index).run();
         if emptied {
-            self.lens[index] = 0;
+            self.mark_empty(index);
         }
         emptied
     }
 
     /// What empties the inactive file `index` without holding the intake
-    /// lock (zeroing a mapped megabyte takes a while); `run` it, then
+    /// lock (zeroing megabytes takes a while); `run` it, then
     /// `mark_empty`. Appends never go to the inactive file.
     pub(crate) fn emptier(&self, index: usize) -> Emptier {
-        let used = usize::try_from(self.lens[index]).unwrap_or(usize::MAX);
+        let ready = self.mapped_len(index);
+        let keep_len = ready.min(KEEP_ALLOCATED);
         Emptier {
-            zeroer: self.maps[index].as_ref().map(|m| m.zeroer(used)),
             file: self.files[index].try_clone().ok(),
-            keep_len: self.mapped_len(index),
-            needs_cut: self.lens[index] > self.mapped_len(index),
+            zero_len: self.lens[index].min(keep_len),
+            keep_len,
+            needs_cut: self.lens[index].max(ready) > keep_len,
         }
     }
 
-    /// Records that file `index` was emptied through `emptier`.
+    /// Records that file `index` was emptied through `emptier`: appends
+    /// start again at its beginning.
     pub(crate) fn mark_empty(&mut self, index: usize) {
         self.lens[index] = 0;
+        if let Some(map) = &mut self.maps[index] {
+            map.restart();
+        }
     }
 
     /// Unmaps both files and cuts them to nothing, once everything in them
@@ -342,36 +368,38 @@ impl IntakeFiles {
     }
 }
 
-/// Empties an intake file: zeroes its mapped part (so no stale entry can
-/// be read back) and cuts what lies beyond it.
+/// Empties an intake file: cuts it to the allocated length it keeps and
+/// zeroes the entries in what remains (so no stale entry can be read back).
 pub(crate) struct Emptier {
-    zeroer: Option<Zeroer>,
     file: Option<File>,
+    zero_len: u64,
     keep_len: u64,
     needs_cut: bool,
 }
 
 impl Emptier {
-    /// `false` if the file could not be cut back (it is then retried).
+    /// `false` if the file could not be emptied (it is then retried).
     pub(crate) fn run(self) -> bool {
+        let Some(file) = self.file.as_ref() else {
+            return false;
+        };
         // Cut first: if that fails nothing is zeroed, and the file keeps
-        // its entries for `switch` to retry.
-        let mapped = self.keep_len > 0;
-        if !mapped || self.needs_cut {
-            let cut = self
-                .file
-                .as_ref()
-                .is_some_and(|file| file.set_len(self.keep_len).is_ok());
-            if !cut {
+        // its entries for `switch` to retry. The cut never reaches below
+        // the mapped window's first chunk, which stays ready
+        // (`Mapping::restart`), and the file is not written meanwhile.
+        if (self.keep_len == 0 || self.needs_cut) && file.set_len(self.keep_len).is_err() {
+            return false;
+        }
+        // Through the page cache, not the mapping: pages of the window
+        // that were let go of stay out of the process's memory.
+        let zeros = vec![0u8; 64 * 1024];
+        let mut at = 0;
+        while at < self.zero_len {
+            let n = (self.zero_len - at).min(zeros.len() as u64);
+            if file.write_all_at(&zeros[..n as usize], at).is_err() {
                 return false;
             }
-        }
-        if let Some(zeroer) = self.zeroer {
-            // SAFETY: the mapping belongs to the intake files, which outlive
-            // every emptier (both are only used under the store's lock,
-            // which closing needs too), and the file being emptied is not
-            // the active one, so nothing writes to it meanwhile.
-            unsafe { zeroer.zero() };
+            at += n;
         }
         true
     }

@@ -1,11 +1,18 @@
-//! The first bytes of an intake file, allocated on disk and mapped shared
-//! and writable, so an append is a copy into the page cache (which
-//! survives a process kill like a `write()` does) instead of a system call.
-//! All the unsafe code for it lives here.
+//! A window of an intake file mapped shared and writable, so an append is
+//! a copy into the page cache (which survives a process kill like a
+//! `write()` does) instead of a system call. All the unsafe code for it
+//! lives here.
 //!
-//! The blocks are allocated up front (`posix_fallocate`), so a store into
-//! the mapping never needs disk space and never raises SIGBUS on a full
-//! disk. The file must never be truncated below the mapped length while
+//! The file is mapped over a fixed span of address space, but only a few
+//! chunks of it are backed and resident at a time: the one being written
+//! and the next ones, allocated on disk (`posix_fallocate`, so a store never
+//! needs disk space and never raises SIGBUS on a full disk) and faulted in
+//! writable ahead of the writer (so a store does not page-fault inside
+//! `tracker_send`). Chunks behind the writer leave the process's memory
+//! (their pages stay in the page cache and the file). Preparing chunks is
+//! the worker's job (`Preparation`), done without the intake lock; the
+//! writer never waits for it: past the prepared part it writes with
+//! `pwrite`. The file must never be cut below the prepared length while
 //! mapped; only this module's owner, `intake`, touches the file's length.
 
 use std::fs::File;
@@ -13,71 +20,117 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 
-/// A shared, writable mapping of a file's first `len` bytes.
+/// Bytes the worker prepares at a time (≈0.1 ms for new blocks); it keeps
+/// up to two ahead of the writer.
+pub(crate) const CHUNK: usize = 256 * 1024;
+
+/// Bytes the writer prepares at a time when it has outrun the worker:
+/// small, so the pause (≈30 µs for new blocks) stays short.
+const WRITER_STEP: usize = 128 * 1024;
+
+/// Address space mapped per intake file; appends beyond it are `pwrite`s.
+/// Only what is prepared is backed by memory.
+pub(crate) const SPAN: usize = if cfg!(target_pointer_width = "64") {
+    64 * 1024 * 1024
+} else {
+    8 * 1024 * 1024
+};
+
+/// A shared, writable mapping of a file's first `SPAN` bytes, of which
+/// the writer may use `..ready` (allocated and, from `dropped`, resident).
 pub struct Mapping {
     ptr: NonNull<u8>,
-    len: usize,
+    /// Bytes from the start that are allocated on disk and may be written
+    /// at or after the writer's offset.
+    ready: usize,
+    /// Bytes from the start whose pages were let go of (written, behind
+    /// the writer).
+    dropped: usize,
 }
 
 // SAFETY: the mapping is plain memory shared with the page cache; writes go
-// through `&mut self` (one writer, under the intake lock) or through
-// `Zeroer`, whose contract excludes concurrent writers.
+// through `&mut self` (one writer, under the intake lock) or through a
+// `Preparation`, whose contract keeps it off the writer's bytes.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
-    /// Allocates the first `len` bytes of `file` on disk and maps them.
-    /// Only on Linux and Android, and only on filesystems that rewrite a
-    /// page in place (ext4, f2fs, tmpfs, xfs): on copy-on-write filesystems
-    /// a store into a mapped page may need new space and raise SIGBUS on a
-    /// full disk. Elsewhere this fails and the intake uses `pwrite`.
+    /// Maps `file` for appends and prepares its first chunk. Only on Linux
+    /// and Android, and only on filesystems that rewrite a page in place
+    /// (ext4, f2fs, tmpfs, xfs): on copy-on-write filesystems a store into
+    /// a mapped page may need new space and raise SIGBUS on a full disk.
+    /// Elsewhere this fails and the intake uses `pwrite`.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub fn new(file: &File, len: usize) -> io::Result<Mapping> {
+    pub fn new(file: &File) -> io::Result<Mapping> {
         if !rewrites_in_place(file)? {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "filesystem may copy on write",
             ));
         }
-        let fd = file.as_raw_fd();
-        let size = libc::off_t::try_from(len).map_err(|_| io::Error::other("mapping too large"))?;
-        // SAFETY: plain system calls on an open descriptor we own; the
-        // result of mmap is checked before use.
-        unsafe {
-            let rc = libc::posix_fallocate(fd, 0, size);
-            if rc != 0 {
-                return Err(io::Error::from_raw_os_error(rc));
-            }
-            let ptr = libc::mmap(
+        // SAFETY: a plain system call on an open descriptor we own; the
+        // result is checked before use. Pages past the end of the file are
+        // never touched: only prepared bytes are, and those are allocated.
+        let ptr = unsafe {
+            libc::mmap(
                 std::ptr::null_mut(),
-                len,
+                SPAN,
                 libc::PROT_READ | libc::PROT_WRITE,
-                // Faulted in now: a first store into each page would
-                // otherwise page-fault inside `tracker_send`.
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
                 0,
-            );
-            if ptr == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap"))?;
-            Ok(Mapping { ptr, len })
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
         }
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap"))?;
+        let mut map = Mapping {
+            ptr,
+            ready: 0,
+            dropped: 0,
+        };
+        let first = Preparation {
+            ptr,
+            start: 0,
+            end: CHUNK,
+            drop_from: 0,
+            drop_to: 0,
+        };
+        // SAFETY: the mapping was just made; nobody writes to it yet.
+        unsafe { first.run(file)? };
+        map.prepared(&first);
+        Ok(map)
     }
 
-    pub fn len(&self) -> usize {
-        self.len
+    /// Bytes from the start that may be written through the mapping.
+    pub fn ready(&self) -> usize {
+        self.ready
     }
 
-    /// Copies `bytes` to `offset`; `false` (nothing written) if they do
-    /// not fit in the mapping.
-    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> bool {
-        let fits = offset
-            .checked_add(bytes.len())
-            .is_some_and(|end| end <= self.len);
+    /// Copies `bytes` to `offset`, first preparing the chunk they need if
+    /// the worker has not (a pause of ≈0.1 ms, once per chunk, only when
+    /// appends outrun the worker); `false` (nothing written) if they lie
+    /// beyond the span or no chunk could be prepared (no disk space).
+    pub fn write(&mut self, file: &File, offset: usize, bytes: &[u8]) -> bool {
+        let Some(end) = offset.checked_add(bytes.len()).filter(|&end| end <= SPAN) else {
+            return false;
+        };
+        if end > self.ready {
+            let Some(plan) = self.plan(offset, end - offset, WRITER_STEP) else {
+                return false;
+            };
+            // SAFETY: we are the writer and hold `&mut self`; the intake
+            // never empties or cuts the file it appends to.
+            if unsafe { plan.run(file) }.is_err() {
+                return false;
+            }
+            self.prepared(&plan);
+        }
+        let fits = end <= self.ready;
         if fits {
-            // SAFETY: `offset + bytes.len() <= self.len`, inside the live
-            // mapping; `bytes` cannot overlap it (it is our own buffer).
+            // SAFETY: `offset + bytes.len() <= self.ready <= SPAN`: inside
+            // the mapping, on allocated blocks; `bytes` cannot overlap it
+            // (it is our own buffer).
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     bytes.as_ptr(),
@@ -89,25 +142,173 @@ impl Mapping {
         fits
     }
 
-    /// A handle that zeroes the first `len` bytes later, without a borrow
-    /// of the mapping (see `Zeroer::zero` for the contract).
-    pub fn zeroer(&self, len: usize) -> Zeroer {
-        Zeroer {
-            ptr: self.ptr,
-            len: len.min(self.len),
+    /// What to prepare so that at least `ahead` bytes past the writer's
+    /// `offset` are ready (rounded up to whole `step`s, within the span),
+    /// or `None` if they already are. Run it, then hand it to `prepared`.
+    pub fn plan(&self, offset: usize, ahead: usize, step: usize) -> Option<Preparation> {
+        if self.ready >= SPAN || self.ready >= offset.saturating_add(ahead) {
+            return None;
         }
+        // Pages the writer filled with `pwrite` past the prepared part need
+        // no preparing: it never writes below its offset.
+        let start = self.ready.max(offset / PAGE * PAGE);
+        let end = offset
+            .saturating_add(ahead)
+            .div_ceil(step)
+            .saturating_mul(step)
+            .min(SPAN);
+        let drop_to = (offset / PAGE * PAGE).saturating_sub(CHUNK);
+        Some(Preparation {
+            ptr: self.ptr,
+            start,
+            end,
+            drop_from: self.dropped,
+            drop_to: drop_to.max(self.dropped),
+        })
+    }
+
+    /// Records a preparation that ran successfully.
+    pub fn prepared(&mut self, done: &Preparation) {
+        self.ready = self.ready.max(done.end);
+        self.dropped = self.dropped.max(done.drop_to);
+    }
+
+    /// After the file was emptied (zeroed, and cut to no less than its
+    /// first chunk): keeps that chunk ready and resident, lets go of the
+    /// rest (it is prepared again as the writer gets there).
+    pub fn restart(&mut self) {
+        let keep = self.ready.min(CHUNK);
+        if self.ready > keep {
+            // SAFETY: the file is empty and not being written (the intake's
+            // contract for emptying); the range lies in the mapping.
+            unsafe { drop_pages(self.ptr.as_ptr().add(keep), self.ready - keep) };
+        }
+        self.ready = keep;
+        self.dropped = 0;
+    }
+}
+
+const PAGE: usize = 4096;
+
+/// Chunks of a mapping to allocate and fault in ahead of the writer, and
+/// pages behind it to let go of; planned under the intake lock, run
+/// without it.
+pub struct Preparation {
+    ptr: NonNull<u8>,
+    start: usize,
+    end: usize,
+    drop_from: usize,
+    drop_to: usize,
+}
+
+// SAFETY: see `Preparation::run`.
+unsafe impl Send for Preparation {}
+
+impl Preparation {
+    /// Allocates `start..end` of `file` on disk, faults it in writable, and
+    /// lets go of the pages behind the writer.
+    ///
+    /// # Safety
+    /// The mapping this was planned on must still be alive, `file` must be
+    /// its file, and the file must be neither emptied nor cut meanwhile.
+    /// The writer may keep appending: it writes through the mapping only
+    /// below `start` (the old prepared end) and with `pwrite` at or past
+    /// its offset, never below the pages let go of.
+    pub unsafe fn run(&self, file: &File) -> io::Result<()> {
+        if self.end > self.start {
+            allocate(file, self.start, self.end - self.start)?;
+            // SAFETY: inside the mapping, now allocated and inside the
+            // file; see the contract for concurrent writes.
+            unsafe { populate_writable(self.ptr.as_ptr().add(self.start), self.end - self.start) };
+        }
+        if self.drop_to > self.drop_from {
+            // SAFETY: pages wholly behind the writer, which never writes
+            // there again until the file is emptied; a shared file page
+            // let go of keeps its contents in the page cache.
+            unsafe {
+                drop_pages(
+                    self.ptr.as_ptr().add(self.drop_from),
+                    self.drop_to - self.drop_from,
+                )
+            };
+        }
+        Ok(())
     }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 impl Mapping {
-    pub fn new(_file: &File, _len: usize) -> io::Result<Mapping> {
+    pub fn new(_file: &File) -> io::Result<Mapping> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "mapped intake only on Linux and Android",
         ))
     }
 }
+
+/// Allocates `len` bytes at `start` of `file` on disk (extending it), so
+/// stores into them never need disk space. Never changes bytes already
+/// written, so it is safe on any range.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn allocate(file: &File, start: usize, len: usize) -> io::Result<()> {
+    let (offset, size) = match (libc::off_t::try_from(start), libc::off_t::try_from(len)) {
+        (Ok(offset), Ok(size)) => (offset, size),
+        _ => return Err(io::Error::other("mapping too large")),
+    };
+    // SAFETY: a system call on our own descriptor.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, size) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn allocate(_file: &File, _start: usize, _len: usize) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Faults `len` bytes at `at` in writable, so the first store into each
+/// page does not fault later inside `tracker_send` (a populated shared
+/// mapping is read-only until written). Best effort: a page left out only
+/// costs a fault later.
+///
+/// # Safety
+/// The range must be mapped shared and writable and backed by allocated
+/// file blocks.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn populate_writable(at: *mut u8, len: usize) {
+    // SAFETY: the caller's contract; the kernel faults the pages in as if
+    // written, without changing them.
+    let rc = unsafe { libc::madvise(at.cast(), len, libc::MADV_POPULATE_WRITE) };
+    if rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+        return;
+    }
+    // Kernels before 5.14: read each page in (never write: the writer may
+    // be filling these pages with `pwrite` meanwhile); the first store
+    // then only upgrades the page to writable.
+    for offset in (0..len).step_by(PAGE) {
+        // SAFETY: inside the range, which is backed by the file.
+        unsafe { at.add(offset).read_volatile() };
+    }
+}
+
+/// Lets go of the pages of `len` bytes at `at`: their contents stay in the
+/// page cache and the file, they no longer count in the process's memory.
+///
+/// # Safety
+/// The range must be mapped shared, with nobody writing to it meanwhile.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn drop_pages(at: *mut u8, len: usize) {
+    // SAFETY: the caller's contract; failure only leaves pages resident.
+    unsafe { libc::madvise(at.cast(), len, libc::MADV_DONTNEED) };
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+unsafe fn populate_writable(_at: *mut u8, _len: usize) {}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+unsafe fn drop_pages(_at: *mut u8, _len: usize) {}
 
 /// Whether `file` lives on a filesystem known to overwrite file pages in
 /// place (so preallocated blocks stay enough for every later store).
@@ -132,30 +333,8 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `new` mapped; nothing uses it after.
         unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+            libc::munmap(self.ptr.as_ptr().cast(), SPAN);
         }
-    }
-}
-
-/// Zeroes the start of a mapping from another place than its owner.
-pub struct Zeroer {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: see `Zeroer::zero`.
-unsafe impl Send for Zeroer {}
-
-impl Zeroer {
-    /// Zeroes the bytes.
-    ///
-    /// # Safety
-    /// The mapping must still be alive and nobody may write to these bytes
-    /// meanwhile (the intake zeroes only its inactive file, and only while
-    /// it holds the store lock, which closing the intake needs too).
-    pub unsafe fn zero(self) {
-        // SAFETY: the caller's contract; `len` was clamped to the mapping.
-        unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, self.len) };
     }
 }
 
@@ -163,8 +342,21 @@ impl Zeroer {
 mod tests {
     use super::*;
 
+    /// Resident bytes of the mapping, from the process's own accounting.
+    fn resident_bytes(map: &Mapping) -> usize {
+        let start = format!("{:x}-", map.ptr.as_ptr() as usize);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let block = smaps
+            .split_inclusive('\n')
+            .skip_while(|line| !line.starts_with(&start))
+            .find(|line| line.starts_with("Rss:"))
+            .unwrap();
+        let kb: usize = block.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb * 1024
+    }
+
     #[test]
-    fn writes_land_in_the_file() {
+    fn writes_land_in_the_file_and_only_a_window_stays_mapped() {
         let path = std::env::temp_dir().join(format!("offtrack-map-{}", std::process::id()));
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -173,13 +365,37 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
-        let mut map = Mapping::new(&file, 8192).unwrap();
-        assert!(map.write(4090, b"hello"));
-        assert!(!map.write(8190, b"too long"));
+        let mut map = Mapping::new(&file).unwrap();
+        assert_eq!(map.ready(), CHUNK);
+        assert!(map.write(&file, 4090, b"hello"));
         assert_eq!(std::fs::read(&path).unwrap()[4090..4095], *b"hello");
-        // SAFETY: the mapping is alive and nothing else writes to it.
-        unsafe { map.zeroer(8192).zero() };
-        assert!(std::fs::read(&path).unwrap().iter().all(|&b| b == 0));
+        // Past the span the writer is told to write elsewhere; past the
+        // prepared part it prepares what it needs.
+        assert!(!map.write(&file, SPAN - 2, b"too long"));
+        assert!(map.write(&file, CHUNK - 2, b"across"));
+        assert_eq!(map.ready(), CHUNK + WRITER_STEP);
+        // Writing on through several chunks, preparing ahead as the worker
+        // does, keeps what was written and lets go of the pages behind.
+        let entry = [7u8; 500];
+        let mut offset = 8192;
+        while offset < 6 * CHUNK {
+            if let Some(plan) = map.plan(offset, 2 * CHUNK, CHUNK) {
+                // SAFETY: the mapping is alive and its file is not cut.
+                unsafe { plan.run(&file).unwrap() };
+                map.prepared(&plan);
+            }
+            assert!(map.ready() >= offset + CHUNK);
+            assert!(map.write(&file, offset, &entry));
+            offset += entry.len();
+        }
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(written[4090..4095], *b"hello");
+        assert!(written[8192..offset].iter().all(|&b| b == 7));
+        let resident = resident_bytes(&map);
+        assert!(resident > 0 && resident <= 4 * CHUNK, "{resident}");
+        map.restart();
+        assert_eq!(map.ready(), CHUNK);
+        assert!(resident_bytes(&map) <= CHUNK);
         drop(map);
         let _ = std::fs::remove_file(&path);
     }

@@ -295,7 +295,7 @@ impl Store {
             .commit()
             .map_err(|e| storage_error(self.dir.path(), "write", &e))?;
         inner.intake_moved = moved;
-        Self::note_written(inner, written, wait_for_flush);
+        self.note_written(inner, written, wait_for_flush);
         Ok(last)
     }
 
@@ -337,6 +337,9 @@ impl Store {
             if chunk.is_empty() {
                 break;
             }
+            // A long move would otherwise leave `tracker_send` without a
+            // prepared window.
+            self.prepare_window();
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return Err(Error::storage(
                     "the store was closed before the intake was moved; it is replayed at the next open",
@@ -442,6 +445,36 @@ impl Store {
         self.absorb(&mut inner, None, true)
     }
 
+    /// Prepares the intake's mapped window ahead of the next sends (the
+    /// worker's job: a send past it takes the slower `pwrite`).
+    pub fn prepare_intake(&self) {
+        let _inner = self.inner.lock();
+        self.prepare_window();
+    }
+
+    /// `prepare_intake` for a caller holding the inner lock, which keeps
+    /// the intake files from being switched, emptied or closed meanwhile
+    /// (the preparation's contract). The intake lock is held only to plan
+    /// and to record, never while pages are allocated and faulted in.
+    fn prepare_window(&self) {
+        let Some((index, plan, file)) = self
+            .intake
+            .lock()
+            .files
+            .as_ref()
+            .and_then(IntakeFiles::plan_preparation)
+        else {
+            return;
+        };
+        // SAFETY: the caller holds the inner lock (see above); `file` is
+        // the mapped file; sends keep appending only as `run` allows.
+        if unsafe { plan.run(&file) }.is_ok() {
+            if let Some(files) = self.intake.lock().files.as_mut() {
+                files.prepared(index, &plan);
+            }
+        }
+    }
+
     /// Hits are waiting in the intake to be moved into fjall.
     pub fn intake_waiting(&self) -> bool {
         !self.intake.lock().pending.is_empty()
@@ -469,6 +502,7 @@ impl Store {
             self.moving_size.1.store(hits.url_bytes(), Ordering::SeqCst);
             (hits, previous, source)
         };
+        self.prepare_window();
         // Marked broken while moving: if the move panics (the worker
         // survives it), the next use replays the intake files, which still
         // hold these hits, before any file is emptied.
@@ -521,7 +555,7 @@ impl Store {
             }
         }
         if let Some(index) = previous_file {
-            // Outside the intake lock: zeroing a mapped file takes a while,
+            // Outside the intake lock: zeroing a file takes a while,
             // and no append goes to the inactive file. If it fails the file
             // stays full; `switch` retries before reuse.
             let emptier = self.intake.lock().files.as_ref().map(|f| f.emptier(index));
@@ -542,7 +576,7 @@ impl Store {
     /// writer) it then waits for fjall to flush older memtables, which
     /// bounds memory; removals and updates come at network pace and their
     /// callers may hold the tracker's state lock, so they never wait.
-    fn note_written(inner: &mut Inner, bytes: u64, wait_for_flush: bool) {
+    fn note_written(&self, inner: &mut Inner, bytes: u64, wait_for_flush: bool) {
         inner.written += bytes;
         inner.since_rotation += bytes;
         if inner.since_rotation < MEMTABLE_BYTES {
@@ -550,7 +584,8 @@ impl Store {
         }
         inner.since_rotation = 0;
         if let Some(open) = inner.open.as_ref() {
-            rotate_memtable(&open.queue, wait_for_flush);
+            // Sends go on meanwhile: keep their window prepared.
+            rotate_memtable(&open.queue, wait_for_flush, || self.prepare_window());
         }
     }
 
@@ -572,7 +607,7 @@ impl Store {
             inner.broken = true;
             return Err(storage_error(self.dir.path(), "write", &e));
         }
-        Self::note_written(
+        self.note_written(
             &mut inner,
             encoded.len() as u64 + ENTRY_OVERHEAD_BYTES,
             false,
@@ -741,7 +776,7 @@ impl Store {
             return Err(storage_error(self.dir.path(), "write", &e));
         }
         let freed: u64 = removed.iter().map(|r| r.size).sum();
-        Self::note_written(inner, TOMBSTONE_BYTES * removed.len() as u64, false);
+        self.note_written(inner, TOMBSTONE_BYTES * removed.len() as u64, false);
         inner.count = inner.count.saturating_sub(removed.len() as u64);
         inner.bytes = inner.bytes.saturating_sub(freed);
         inner.head = next_head.unwrap_or(inner.tail + 1);
@@ -1041,18 +1076,28 @@ impl Store {
 /// fjall's pace instead of memory growing. A failed rotation is retried at
 /// the next threshold; fjall's own limit (FJALL_MEMTABLE_LIMIT) still
 /// bounds memory.
-fn rotate_memtable(queue: &Keyspace, wait_for_flush: bool) {
-    rotate_memtable_keeping(queue, wait_for_flush.then_some(MAX_SEALED_MEMTABLES));
+/// `while_waiting` runs between polls.
+fn rotate_memtable(queue: &Keyspace, wait_for_flush: bool, while_waiting: impl FnMut()) {
+    rotate_memtable_keeping(
+        queue,
+        wait_for_flush.then_some(MAX_SEALED_MEMTABLES),
+        while_waiting,
+    );
 }
 
 /// `rotate_memtable`, waiting until at most `max_sealed` are left (if given).
-fn rotate_memtable_keeping(queue: &Keyspace, max_sealed: Option<usize>) {
+fn rotate_memtable_keeping(
+    queue: &Keyspace,
+    max_sealed: Option<usize>,
+    mut while_waiting: impl FnMut(),
+) {
     let _ = queue.rotate_memtable();
     let Some(max_sealed) = max_sealed else {
         return;
     };
     let deadline = std::time::Instant::now() + MAX_FLUSH_WAIT;
     while queue.sealed_memtable_count() > max_sealed && std::time::Instant::now() < deadline {
+        while_waiting();
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
@@ -1233,7 +1278,7 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
                 since_rotation = 0;
                 // Nobody waits for the replay but the opener: one memtable
                 // at a time keeps its memory to the least.
-                rotate_memtable_keeping(&open.queue, Some(0));
+                rotate_memtable_keeping(&open.queue, Some(0), || {});
             }
         }
     }

@@ -203,7 +203,10 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
         .filter(|_| due(local.intake_retry, Instant::now()))
     {
         match store.absorb_intake() {
-            Ok(()) => local.intake_retry = None,
+            Ok(()) => {
+                local.intake_retry = None;
+                store.prepare_intake();
+            }
             Err(e) => {
                 note_error(shared, &e);
                 local.intake_retry = Some(Instant::now() + INTAKE_RETRY);
