@@ -33,8 +33,10 @@ use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Memtables are rotated by us at this size (see `note_written`).
-const MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
+/// Memtables are rotated by us at this size (see `note_written`). Only the
+/// worker waits for fjall's flushes, never `tracker_send`, so small
+/// memtables cost no send latency, and each costs ≈2.5× its size in memory.
+const MEMTABLE_BYTES: u64 = 1024 * 1024;
 /// Sealed memtables fjall may have waiting for its flush before a writer
 /// waits (at most `MAX_FLUSH_WAIT` per memtable); each is `MEMTABLE_BYTES`.
 const MAX_SEALED_MEMTABLES: usize = 1;
