@@ -6,7 +6,7 @@
 //! sizes come from the `position`/`offset` fields of the first and last
 //! record, so opening needs no scan.
 //!
-//! Built for phones: one fjall background thread, 2 MiB memtables, a 1 MiB
+//! Built for phones: one fjall background thread, 1 MiB memtables, a 1 MiB
 //! block cache. fjall replays its whole active journal on open and only
 //! rotates it past 64 MB, so a long-lived store would replay tens of MB even
 //! when empty. Instead, whenever the queue is empty (fully drained or
