@@ -232,34 +232,47 @@ const QUERY_CLASS: [u8; 256] = {
     table
 };
 
-/// 1 for the bytes that keep a query off the plain path: `%` and bytes to
-/// escape or refuse.
+/// 1 for the bytes that keep a query off the plain path: bytes to escape
+/// or refuse.
 const NOT_PLAIN: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = (QUERY_CLASS[b] > 2) as u8;
+        table[b] = (QUERY_CLASS[b] > 3) as u8;
         b += 1;
     }
     table
 };
 
-/// The scan of `append_query_checking_names` for a plain query (every
-/// byte stands as it is, no escape to decode), which most hits are:
-/// `None` if the query is not plain, else the first of `names` that the
-/// first parameter named like one of them has. Eight bytes per step, with
-/// the `&`s found by word arithmetic instead of a branch per byte.
+/// The scan of `append_query_checking_names` for a plain query, which most
+/// hits are: every byte stands as it is, and each `%` starts a valid escape
+/// in a parameter's value (names with escapes take the general scan, which
+/// decodes them). `None` if the query is not plain, else the first of
+/// `names` that the first parameter named like one of them has. Eight bytes
+/// per step, with `&` and `%` found by word arithmetic instead of a branch
+/// per byte.
 fn plain_query_carries<'a>(bytes: &[u8], names: &[&'a str]) -> Option<Option<&'a str>> {
-    let mut carried = None;
-    let mut check_param_at = |start: usize| {
-        if carried.is_none() {
-            carried = names
-                .iter()
-                .copied()
-                .find(|name| param_named_at(bytes, start, name));
+    let mut carried = names
+        .iter()
+        .copied()
+        .find(|name| param_named_at(bytes, 0, name));
+    let mut param_start = 0;
+    // `false` if the byte at `at` (a `&` or `%`) keeps the query off the
+    // plain path.
+    let mut mark = |at: usize| {
+        if bytes[at] == b'&' {
+            param_start = at + 1;
+            if carried.is_none() {
+                carried = names
+                    .iter()
+                    .copied()
+                    .find(|name| param_named_at(bytes, param_start, name));
+            }
+            true
+        } else {
+            escape_at(bytes, at).is_some() && bytes[param_start..at].contains(&b'=')
         }
     };
-    check_param_at(0);
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in chunks.by_ref() {
@@ -268,19 +281,20 @@ fn plain_query_carries<'a>(bytes: &[u8], names: &[&'a str]) -> Option<Option<&'a
         if word.iter().fold(0, |any, &b| any | NOT_PLAIN[b as usize]) != 0 {
             return None;
         }
-        let mut ampersands = zero_bytes(u64::from_le_bytes(word) ^ u64::from_le_bytes([b'&'; 8]));
-        while ampersands != 0 {
-            check_param_at(at + ampersands.trailing_zeros() as usize / 8 + 1);
-            ampersands &= ampersands - 1;
+        let word = u64::from_le_bytes(word);
+        let mut marks = zero_bytes(word ^ u64::from_le_bytes([b'&'; 8]))
+            | zero_bytes(word ^ u64::from_le_bytes([b'%'; 8]));
+        while marks != 0 {
+            if !mark(at + marks.trailing_zeros() as usize / 8) {
+                return None;
+            }
+            marks &= marks - 1;
         }
         at += 8;
     }
     for (offset, &b) in chunks.remainder().iter().enumerate() {
-        if NOT_PLAIN[b as usize] != 0 {
+        if NOT_PLAIN[b as usize] != 0 || ((b == b'&' || b == b'%') && !mark(at + offset)) {
             return None;
-        }
-        if b == b'&' {
-            check_param_at(at + offset + 1);
         }
     }
     Some(carried)
