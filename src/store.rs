@@ -1278,9 +1278,10 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
             since_rotation += size as u64;
             if since_rotation >= MEMTABLE_BYTES {
                 since_rotation = 0;
-                // Nobody waits for the replay but the opener: one memtable
-                // at a time keeps its memory to the least.
-                rotate_memtable_keeping(&open.queue, Some(0), || {});
+                // As the worker's moves do: one sealed memtable flushing
+                // while the next fills bounds memory without leaving the
+                // replay idle during each flush.
+                rotate_memtable_keeping(&open.queue, Some(MAX_SEALED_MEMTABLES), || {});
             }
         }
     }
