@@ -11,7 +11,7 @@
 //! the first entry that does not check out (a write cut short by a crash).
 //! Only file handling lives here; what is in fjall is the store's business.
 
-use crate::mapped::{self, Mapping, Preparation};
+use crate::mapped::{Mapping, Preparation};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -245,7 +245,12 @@ impl IntakeFiles {
                 Ok(())
             }
             Err(e) => {
-                let keep = offset.max(self.mapped_len(active));
+                // Never below what the mapping may write or a running
+                // preparation may allocate: a page past the end raises SIGBUS.
+                let keep = self.maps[active]
+                    .as_ref()
+                    .map_or(0, |m| m.keep_len() as u64)
+                    .max(offset);
                 let cut = self.files[active].set_len(keep).is_ok();
                 Err((e, !cut))
             }
@@ -260,19 +265,18 @@ impl IntakeFiles {
     /// What to prepare in the active file's window ahead of the next
     /// appends, if anything: the file's index, the preparation and the
     /// file to run it on (without the intake lock), then `prepared`.
-    pub(crate) fn plan_preparation(&self) -> Option<(usize, Preparation, File)> {
+    pub(crate) fn plan_preparation(&mut self) -> Option<(usize, Preparation, File)> {
         let active = self.active;
         let offset = usize::try_from(self.lens[active]).ok()?;
-        let plan = self.maps[active]
-            .as_ref()?
-            .plan(offset, 2 * mapped::CHUNK, mapped::CHUNK)?;
-        Some((active, plan, self.files[active].try_clone().ok()?))
+        let file = self.files[active].try_clone().ok()?;
+        let plan = self.maps[active].as_mut()?.plan_for_worker(offset)?;
+        Some((active, plan, file))
     }
 
-    /// Records a preparation of file `index` that ran successfully.
-    pub(crate) fn prepared(&mut self, index: usize, done: &Preparation) {
+    /// Records how a preparation of file `index` ended.
+    pub(crate) fn prepared(&mut self, index: usize, done: &Preparation, succeeded: bool) {
         if let Some(map) = &mut self.maps[index] {
-            map.prepared(done);
+            map.prepared(done, succeeded);
         }
     }
 
@@ -384,9 +388,9 @@ impl Emptier {
             return false;
         };
         // Cut first: if that fails nothing is zeroed, and the file keeps
-        // its entries for `switch` to retry. The cut never reaches below
-        // the mapped window's first chunk, which stays ready
-        // (`Mapping::restart`), and the file is not written meanwhile.
+        // its entries for `switch` to retry. Mapped pages past the cut are
+        // never touched: the file is not written until `mark_empty` has
+        // restarted its window from nothing.
         if (self.keep_len == 0 || self.needs_cut) && file.set_len(self.keep_len).is_err() {
             return false;
         }

@@ -46,6 +46,15 @@ pub struct Mapping {
     /// Bytes from the start whose pages were let go of (written, behind
     /// the writer).
     dropped: usize,
+    /// Where a preparation handed to the worker may extend the file to,
+    /// while it runs: a failed append must not cut the file below it.
+    preparing_until: usize,
+    /// The writer's own preparation failed (no disk space): it leaves
+    /// preparing to the worker until one succeeds, rather than trying an
+    /// allocation on every send.
+    writer_stalled: bool,
+    /// The system's page size: ranges let go of must start on a page.
+    page: usize,
 }
 
 // SAFETY: the mapping is plain memory shared with the page cache; writes go
@@ -84,10 +93,18 @@ impl Mapping {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap"))?;
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .ok()
+            .filter(|&page| page.is_power_of_two() && page <= CHUNK)
+            .unwrap_or(CHUNK);
         let mut map = Mapping {
             ptr,
             ready: 0,
             dropped: 0,
+            preparing_until: 0,
+            writer_stalled: false,
+            page,
         };
         let first = Preparation {
             ptr,
@@ -98,7 +115,7 @@ impl Mapping {
         };
         // SAFETY: the mapping was just made; nobody writes to it yet.
         unsafe { first.run(file)? };
-        map.prepared(&first);
+        map.prepared(&first, true);
         Ok(map)
     }
 
@@ -116,15 +133,20 @@ impl Mapping {
             return false;
         };
         if end > self.ready {
+            if self.writer_stalled {
+                return false;
+            }
             let Some(plan) = self.plan(offset, end - offset, WRITER_STEP) else {
                 return false;
             };
             // SAFETY: we are the writer and hold `&mut self`; the intake
             // never empties or cuts the file it appends to.
             if unsafe { plan.run(file) }.is_err() {
+                self.writer_stalled = true;
                 return false;
             }
-            self.prepared(&plan);
+            self.ready = self.ready.max(plan.end);
+            self.dropped = self.dropped.max(plan.drop_to);
         }
         let fits = end <= self.ready;
         if fits {
@@ -142,53 +164,73 @@ impl Mapping {
         fits
     }
 
+    /// What the worker should prepare so that at least two chunks past the
+    /// writer's `offset` are ready, or `None` if they are. Run it without
+    /// the intake lock, then report it to `prepared`; until then a failed
+    /// append keeps the file at least as long as it may make it.
+    pub fn plan_for_worker(&mut self, offset: usize) -> Option<Preparation> {
+        let plan = self.plan(offset, 2 * CHUNK, CHUNK)?;
+        self.preparing_until = self.preparing_until.max(plan.end);
+        Some(plan)
+    }
+
     /// What to prepare so that at least `ahead` bytes past the writer's
     /// `offset` are ready (rounded up to whole `step`s, within the span),
-    /// or `None` if they already are. Run it, then hand it to `prepared`.
-    pub fn plan(&self, offset: usize, ahead: usize, step: usize) -> Option<Preparation> {
+    /// or `None` if they already are.
+    fn plan(&self, offset: usize, ahead: usize, step: usize) -> Option<Preparation> {
         if self.ready >= SPAN || self.ready >= offset.saturating_add(ahead) {
             return None;
         }
+        let offset_page = offset / self.page * self.page;
         // Pages the writer filled with `pwrite` past the prepared part need
         // no preparing: it never writes below its offset.
-        let start = self.ready.max(offset / PAGE * PAGE);
+        let start = self.ready.max(offset_page);
         let end = offset
             .saturating_add(ahead)
             .div_ceil(step)
             .saturating_mul(step)
             .min(SPAN);
-        let drop_to = (offset / PAGE * PAGE).saturating_sub(CHUNK);
+        // Only pages below `ready` were ever faulted in through the mapping.
+        let drop_to = offset_page.saturating_sub(CHUNK).min(self.ready);
         Some(Preparation {
             ptr: self.ptr,
-            start,
+            start: start.min(end),
             end,
             drop_from: self.dropped,
             drop_to: drop_to.max(self.dropped),
         })
     }
 
-    /// Records a preparation that ran successfully.
-    pub fn prepared(&mut self, done: &Preparation) {
-        self.ready = self.ready.max(done.end);
-        self.dropped = self.dropped.max(done.drop_to);
+    /// Records how a preparation from `plan_for_worker` ended.
+    pub fn prepared(&mut self, done: &Preparation, succeeded: bool) {
+        self.preparing_until = 0;
+        if succeeded {
+            self.ready = self.ready.max(done.end);
+            self.dropped = self.dropped.max(done.drop_to);
+            self.writer_stalled = false;
+        }
     }
 
-    /// After the file was emptied (zeroed, and cut to no less than its
-    /// first chunk): keeps that chunk ready and resident, lets go of the
-    /// rest (it is prepared again as the writer gets there).
+    /// How long the file must stay if an append fails: what may be written
+    /// through the mapping, and what a running preparation may allocate.
+    pub fn keep_len(&self) -> usize {
+        self.ready.max(self.preparing_until)
+    }
+
+    /// After the file was emptied (zeroed, and perhaps cut): lets go of
+    /// every page; the worker prepares the window again from the start
+    /// (cheap: the blocks and pages are still there).
     pub fn restart(&mut self) {
-        let keep = self.ready.min(CHUNK);
-        if self.ready > keep {
+        if self.ready > 0 {
             // SAFETY: the file is empty and not being written (the intake's
             // contract for emptying); the range lies in the mapping.
-            unsafe { drop_pages(self.ptr.as_ptr().add(keep), self.ready - keep) };
+            unsafe { drop_pages(self.ptr.as_ptr(), self.ready) };
         }
-        self.ready = keep;
+        self.ready = 0;
         self.dropped = 0;
+        self.writer_stalled = false;
     }
 }
-
-const PAGE: usize = 4096;
 
 /// Chunks of a mapping to allocate and fault in ahead of the writer, and
 /// pages behind it to let go of; planned under the intake lock, run
@@ -284,13 +326,11 @@ unsafe fn populate_writable(at: *mut u8, len: usize) {
     if rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
         return;
     }
-    // Kernels before 5.14: read each page in (never write: the writer may
-    // be filling these pages with `pwrite` meanwhile); the first store
-    // then only upgrades the page to writable.
-    for offset in (0..len).step_by(PAGE) {
-        // SAFETY: inside the range, which is backed by the file.
-        unsafe { at.add(offset).read_volatile() };
-    }
+    // Kernels before 5.14: bring the pages into the page cache without
+    // touching them (the writer may be storing into some meanwhile); the
+    // first store into each then takes a minor fault.
+    // SAFETY: as above; advice only.
+    unsafe { libc::madvise(at.cast(), len, libc::MADV_WILLNEED) };
 }
 
 /// Lets go of the pages of `len` bytes at `at`: their contents stay in the
@@ -379,10 +419,11 @@ mod tests {
         let entry = [7u8; 500];
         let mut offset = 8192;
         while offset < 6 * CHUNK {
-            if let Some(plan) = map.plan(offset, 2 * CHUNK, CHUNK) {
+            if let Some(plan) = map.plan_for_worker(offset) {
+                assert!(map.keep_len() >= plan.end);
                 // SAFETY: the mapping is alive and its file is not cut.
                 unsafe { plan.run(&file).unwrap() };
-                map.prepared(&plan);
+                map.prepared(&plan, true);
             }
             assert!(map.ready() >= offset + CHUNK);
             assert!(map.write(&file, offset, &entry));
@@ -394,8 +435,8 @@ mod tests {
         let resident = resident_bytes(&map);
         assert!(resident > 0 && resident <= 4 * CHUNK, "{resident}");
         map.restart();
-        assert_eq!(map.ready(), CHUNK);
-        assert!(resident_bytes(&map) <= CHUNK);
+        assert_eq!(map.ready(), 0);
+        assert_eq!(resident_bytes(&map), 0);
         drop(map);
         let _ = std::fs::remove_file(&path);
     }

@@ -257,21 +257,25 @@ fn plain_query_carries<'a>(bytes: &[u8], names: &[&'a str]) -> Option<Option<&'a
         .copied()
         .find(|name| param_named_at(bytes, 0, name));
     let mut param_start = 0;
+    // Whether the current parameter's value has started: looked up at its
+    // first `%` only, so a value full of escapes is not rescanned.
+    let mut in_value = false;
     // `false` if the byte at `at` (a `&` or `%`) keeps the query off the
     // plain path.
     let mut mark = |at: usize| {
         if bytes[at] == b'&' {
             param_start = at + 1;
+            in_value = false;
             if carried.is_none() {
                 carried = names
                     .iter()
                     .copied()
                     .find(|name| param_named_at(bytes, param_start, name));
             }
-            true
-        } else {
-            escape_at(bytes, at).is_some() && bytes[param_start..at].contains(&b'=')
+            return true;
         }
+        in_value = in_value || bytes[param_start..at].contains(&b'=');
+        in_value && escape_at(bytes, at).is_some()
     };
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;

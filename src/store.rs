@@ -463,17 +463,16 @@ impl Store {
             .intake
             .lock()
             .files
-            .as_ref()
+            .as_mut()
             .and_then(IntakeFiles::plan_preparation)
         else {
             return;
         };
         // SAFETY: the caller holds the inner lock (see above); `file` is
         // the mapped file; sends keep appending only as `run` allows.
-        if unsafe { plan.run(&file) }.is_ok() {
-            if let Some(files) = self.intake.lock().files.as_mut() {
-                files.prepared(index, &plan);
-            }
+        let succeeded = unsafe { plan.run(&file) }.is_ok();
+        if let Some(files) = self.intake.lock().files.as_mut() {
+            files.prepared(index, &plan, succeeded);
         }
     }
 
