@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 
