@@ -268,9 +268,14 @@ impl IntakeFiles {
     pub(crate) fn plan_preparation(&mut self) -> Option<(usize, Preparation, File)> {
         let active = self.active;
         let offset = usize::try_from(self.lens[active]).ok()?;
-        let file = self.files[active].try_clone().ok()?;
         let plan = self.maps[active].as_mut()?.plan_for_worker(offset)?;
-        Some((active, plan, file))
+        match self.files[active].try_clone() {
+            Ok(file) => Some((active, plan, file)),
+            Err(_) => {
+                self.prepared(active, &plan, false);
+                None
+            }
+        }
     }
 
     /// Records how a preparation of file `index` ended.
