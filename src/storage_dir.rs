@@ -8,6 +8,15 @@
 //! so ids stay unique when the database is replaced), `queue/` (the fjall database), `damaged-<ms>/` (queues
 //! that could not be opened, kept for inspection, never deleted by us).
 //! The queue's contents are `store`'s business, not this module's.
+//!
+//! Crash safety: every change a kill could interrupt is either atomic or
+//! finished at the next open. Small files are written to `<name>.tmp`,
+//! synced and renamed. A database generation is never created in place:
+//! it is built in `queue.new` (incomplete, never holds a hit, deleted at
+//! open), renamed to `queue.next` once closed (complete), and swapped in
+//! (`queue` → `queue.old`, `queue.next` → `queue`, `queue.old` deleted: only
+//! drained generations are replaced). `settle_generations` completes or
+//! undoes whichever step a kill interrupted.
 
 use crate::result::{Error, Result, TRACKER_ERROR_LOCKED};
 use std::fs::{self, File, OpenOptions};
@@ -32,17 +41,10 @@ impl StorageDir {
     /// the format version.
     pub fn open(path: &Path) -> Result<StorageDir> {
         let shown = path.display();
-        if !path.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(path)
-                .map_err(|e| {
-                    Error::storage(format!("cannot create storage directory {shown}: {e}"))
-                })?;
-        }
-        // Owner-only even when the directory already existed (it holds user data).
-        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+        // Owner-only even when the directory already existed (it holds
+        // user data), and before anything is written into it.
+        create_private_dir(path)
+            .map_err(|e| Error::storage(format!("cannot create storage directory {shown}: {e}")))?;
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -85,6 +87,87 @@ impl StorageDir {
 
     pub fn queue_path(&self) -> PathBuf {
         self.path.join("queue")
+    }
+
+    /// Where a new database generation is built (see the module header).
+    pub fn building_path(&self) -> PathBuf {
+        self.path.join("queue.new")
+    }
+
+    fn ready_path(&self) -> PathBuf {
+        self.path.join("queue.next")
+    }
+
+    fn retired_path(&self) -> PathBuf {
+        self.path.join("queue.old")
+    }
+
+    /// Starts building a generation: an empty owner-only `queue.new`
+    /// (whatever an interrupted build left there held no hit).
+    pub fn start_building(&self) -> std::io::Result<PathBuf> {
+        let building = self.building_path();
+        remove_dir_if_present(&building)?;
+        create_private_dir(&building)?;
+        Ok(building)
+    }
+
+    /// Marks the generation built in `queue.new` complete (its database
+    /// closed): renames it to `queue.next`, durably.
+    pub fn finish_building(&self) -> std::io::Result<()> {
+        let (building, ready) = (self.building_path(), self.ready_path());
+        sync_dir(&building)?;
+        remove_dir_if_present(&ready)?;
+        fs::rename(&building, &ready)?;
+        sync_dir(&self.path)
+    }
+
+    /// Puts the generation in `queue.next` in place of `queue` (which must
+    /// be closed and drained, or absent). On failure the directory is left
+    /// as `settle_generations` can finish it.
+    pub fn install_ready(&self) -> std::io::Result<()> {
+        let (queue, ready, retired) = (self.queue_path(), self.ready_path(), self.retired_path());
+        remove_dir_if_present(&retired)?;
+        if queue.exists() {
+            fs::rename(&queue, &retired)?;
+        }
+        if let Err(e) = fs::rename(&ready, &queue) {
+            // Back to the old generation; if even that fails, the next
+            // open installs `queue.next`.
+            if retired.exists() && !queue.exists() {
+                let _ = fs::rename(&retired, &queue);
+            }
+            return Err(e);
+        }
+        sync_dir(&self.path)?;
+        // Deleting the drained generation may fail (Windows, a file still
+        // open elsewhere); it is retried at the next open.
+        let _ = remove_dir_if_present(&retired);
+        Ok(())
+    }
+
+    /// Finishes or undoes what a kill interrupted: an incomplete build is
+    /// deleted, a complete one is installed if there is no `queue`
+    /// (otherwise `queue` is kept: it is at least as new), a retired
+    /// generation is deleted. Stale temporary files go too.
+    pub fn settle_generations(&self) -> std::io::Result<()> {
+        let (queue, ready) = (self.queue_path(), self.ready_path());
+        remove_dir_if_present(&self.building_path())?;
+        if ready.exists() {
+            if queue.exists() {
+                remove_dir_if_present(&ready)?;
+            } else {
+                fs::rename(&ready, &queue)?;
+                sync_dir(&self.path)?;
+            }
+        }
+        remove_dir_if_present(&self.retired_path())?;
+        for name in ["FORMAT.tmp", "IDS.tmp", "OPT_OUT.tmp"] {
+            match fs::remove_file(self.path.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn check_format(&self) -> Result<()> {
@@ -151,10 +234,19 @@ impl StorageDir {
         write_atomically(&self.path.join("IDS"), &format!("{floor}\n"))
     }
 
-    /// Renames a queue that cannot be opened to `damaged-<ms>` and returns the new path.
+    /// Renames a queue that cannot be opened to `damaged-<ms>` (with a
+    /// suffix if that exists) and returns the new path.
     pub fn move_aside(&self, now_ms: u64) -> Result<PathBuf> {
-        let target = self.path.join(format!("damaged-{now_ms}"));
-        fs::rename(self.queue_path(), &target).map_err(|e| {
+        let mut target = self.path.join(format!("damaged-{now_ms}"));
+        let mut suffix = 1;
+        while target.exists() {
+            target = self.path.join(format!("damaged-{now_ms}-{suffix}"));
+            suffix += 1;
+        }
+        let moved = fs::rename(self.queue_path(), &target).and_then(|()| sync_dir(&self.path));
+        // It holds hits: owner-only, whatever mode its creator gave it.
+        let _ = fs::set_permissions(&target, fs::Permissions::from_mode(0o700));
+        moved.map_err(|e| {
             Error::storage(format!(
                 "cannot move damaged store aside to {}: {e}",
                 target.display()
@@ -184,6 +276,38 @@ pub fn restrict_permissions(path: &Path) {
     }
 }
 
+/// Creates `path` (and missing parents) owner-only and makes it 0700 if it
+/// existed: `mkdir`'s mode is cut by the process umask (which a library
+/// must not change), `chmod`'s is not. Nothing is in a new directory
+/// before its mode is final, so no file in it was ever reachable by others.
+/// For a directory that existed it is best effort (another owner's
+/// directory we may write into cannot be changed, and need not be).
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let existed = path.is_dir();
+    if !existed {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)?;
+    }
+    match fs::set_permissions(path, fs::Permissions::from_mode(0o700)) {
+        Err(e) if !existed => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn remove_dir_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Makes the entries of directory `path` (renames, new files) durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
 trait OwnerOnly {
     fn mode_owner_only(&mut self) -> &mut Self;
 }
@@ -207,7 +331,8 @@ fn write_atomically(file: &Path, content: &str) -> Result<()> {
             .open(&tmp)?;
         f.write_all(content.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, file)
+        fs::rename(&tmp, file)?;
+        sync_dir(file.parent().unwrap_or(Path::new(".")))
     })();
     result.map_err(|e| Error::storage(format!("cannot write {}: {e}", file.display())))
 }

@@ -166,17 +166,22 @@ impl Store {
     pub fn open(dir: StorageDir, now_ms: u64) -> Result<(Store, OpenReport)> {
         let mut report = OpenReport { moved_aside: None };
         let mut id_floor = dir.id_floor();
-        let open = match open_db(&dir.queue_path()) {
+        let queue_path = dir.queue_path();
+        prepare_current(&dir).map_err(|e| storage_error(&queue_path, "prepare", &e))?;
+        let open = match open_db(&queue_path) {
             Ok(open) => open,
             Err(e) if is_damage(&e) => {
                 report.moved_aside = Some(dir.move_aside(now_ms)?);
                 // Ids handed out since the floor was last written are
-                // unknown; skipping 2^32 keeps the new ones unique.
+                // unknown; skipping 2^32 keeps the new ones unique. Written
+                // at once, so a crash before the next close cannot undo it.
                 id_floor = id_floor.saturating_add(1 << 32);
-                open_db(&dir.queue_path())
-                    .map_err(|e| storage_error(&dir.queue_path(), "open", &e))?
+                dir.set_id_floor(id_floor)?;
+                prepare_current(&dir)
+                    .and_then(|()| open_db(&queue_path))
+                    .map_err(|e| storage_error(&queue_path, "open", &e))?
             }
-            Err(e) => return Err(storage_error(&dir.queue_path(), "open", &e)),
+            Err(e) => return Err(storage_error(&queue_path, "open", &e)),
         };
         let files = IntakeFiles::open(dir.path()).map_err(|e| {
             Error::storage(format!(
@@ -871,14 +876,13 @@ impl Store {
         // Outside the database, so ids stay unique even if the process dies
         // between deleting the old database and starting the new one.
         self.dir.set_id_floor(self.intake.lock().next_id)?;
+        // Built (carrying the intake mark: hits up to it were moved and are
+        // gone) while the old generation stays open: if building fails,
+        // the old one simply stays in use.
+        build_generation(&self.dir, inner.intake_moved)
+            .map_err(|e| storage_error(&path, "build a fresh generation of", &e))?;
         drop(inner.open.take());
-        let trash = self.dir.path().join("queue.old");
-        let result = (|| {
-            let _ = std::fs::remove_dir_all(&trash);
-            std::fs::rename(&path, &trash)?;
-            std::fs::remove_dir_all(&trash)
-        })();
-        if let Err(e) = result {
+        if let Err(e) = self.dir.install_ready() {
             inner.broken = true;
             return Err(Error::storage(format!(
                 "cannot replace the drained store in {}: {e}",
@@ -890,21 +894,11 @@ impl Store {
         inner.written = 0;
         inner.since_rotation = 0;
         self.publish(inner);
-        let open = open_db(&path).map_err(|e| {
+        let open = open_current(&self.dir).map_err(|e| {
             inner.broken = true;
             storage_error(&path, "open", &e)
         })?;
-        crate::storage_dir::restrict_permissions(&path);
-        // The new database carries on the old one's intake mark (hits up to
-        // it were moved and are gone) and id reservation.
-        let carried = open
-            .meta
-            .insert(META_INTAKE_MOVED, inner.intake_moved.to_be_bytes());
         inner.open = Some(open);
-        if let Err(e) = carried {
-            inner.broken = true;
-            return Err(storage_error(&path, "write", &e));
-        }
         let mut intake = self.intake.lock();
         if intake.pending.is_empty() {
             // Deleted hits' bytes leave the disk: the intake files may
@@ -938,7 +932,7 @@ impl Store {
         }
         drop(inner.open.take());
         let path = self.dir.queue_path();
-        let open = open_db(&path).map_err(|e| storage_error(&path, "reopen", &e))?;
+        let open = open_current(&self.dir).map_err(|e| storage_error(&path, "reopen", &e))?;
         let mut intake = self.intake.lock();
         let next_id = intake.next_id;
         let appended = intake.appended;
@@ -1154,6 +1148,44 @@ impl Drop for Store {
     }
 }
 
+/// Makes `queue` hold a complete generation: finishes or undoes a
+/// replacement a kill interrupted, and builds the first generation if
+/// there is none. fjall creates a database in place, in several files; a
+/// kill in the middle used to leave a directory it could never open again.
+fn prepare_current(dir: &StorageDir) -> fjall::Result<()> {
+    dir.settle_generations()?;
+    if !dir.queue_path().try_exists()? {
+        build_generation(dir, 0)?;
+        dir.install_ready()?;
+    }
+    Ok(())
+}
+
+/// `prepare_current`, then opens the generation.
+fn open_current(dir: &StorageDir) -> fjall::Result<Open> {
+    prepare_current(dir)?;
+    open_db(&dir.queue_path())
+}
+
+/// Builds an empty database generation in `queue.new` (carrying the
+/// intake's "moved up to" mark), closes it, makes its files owner-only and
+/// marks it complete (`queue.next`). A kill at any point leaves either an
+/// incomplete build, which holds no hit and is deleted, or a complete one.
+fn build_generation(dir: &StorageDir, intake_moved: u64) -> fjall::Result<()> {
+    let building = dir.start_building()?;
+    {
+        let open = open_db(&building)?;
+        if intake_moved > 0 {
+            open.meta
+                .insert(META_INTAKE_MOVED, intake_moved.to_be_bytes())?;
+        }
+        open.db.persist(PersistMode::SyncAll)?;
+    }
+    crate::storage_dir::restrict_permissions(&building);
+    dir.finish_building()?;
+    Ok(())
+}
+
 /// Opens the database from a background-priority thread, so fjall's own
 /// thread, which it starts here, inherits that priority.
 fn open_db(path: &Path) -> fjall::Result<Open> {
@@ -1296,11 +1328,38 @@ fn replay_intake(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::
     Ok(())
 }
 
+/// Whether a failure to open the database is handled as damage (the queue
+/// is moved aside and a fresh one started): every failure but the lock
+/// being held and a shortage a later open may not meet (disk full, no
+/// memory, too many open files), where the queue itself is fine and moving
+/// it aside would strand its hits. A store of a newer format never gets
+/// here: `StorageDir::open` refuses it first.
 fn is_damage(e: &fjall::Error) -> bool {
-    !matches!(
-        e,
-        fjall::Error::Io(_) | fjall::Error::Locked | fjall::Error::Poisoned
-    )
+    match e {
+        fjall::Error::Locked => false,
+        fjall::Error::Io(io) | fjall::Error::Storage(fjall::LsmError::Io(io)) => {
+            !is_resource_shortage(io)
+        }
+        _ => true,
+    }
+}
+
+fn is_resource_shortage(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::StorageFull
+            | ErrorKind::QuotaExceeded
+            | ErrorKind::OutOfMemory
+            | ErrorKind::Interrupted
+    ) {
+        return true;
+    }
+    #[cfg(unix)]
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return true;
+    }
+    false
 }
 
 fn closed() -> Error {

@@ -3,12 +3,15 @@ processes, a TLS collector, and on-disk inspection of a storage directory.
 
 Reuses the binding and the collector of tests/python (imported, not copied)."""
 
+import contextlib
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -64,6 +67,60 @@ def run_child(script, args, timeout, env=None, **kwargs):
         err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
         raise AssertionError(f"{script} did not finish within {timeout}s (deadlock or hang?)\n"
                              f"stdout tail: {out[-2000:]}\nstderr tail: {err[-4000:]}") from None
+
+
+def seed():
+    """The seed of a randomised test: OFFTRACK_SEED if set, else from the
+    clock. Printed (pytest shows it with a failure) so a run can be replayed."""
+    value = int(os.environ.get("OFFTRACK_SEED", time.time_ns() % 2**32))
+    print(f"seed: OFFTRACK_SEED={value}", flush=True)
+    return value
+
+
+@contextlib.contextmanager
+def replayable(seed_value):
+    """Adds the replay command to any failure inside the block."""
+    try:
+        yield
+    except BaseException as e:
+        e.add_note(f"replay with OFFTRACK_SEED={seed_value}")
+        raise
+
+
+def run_until_killed(script, args, kill_after, ready="ready", timeout=30):
+    """Runs tests/reliability/<script>, waits (up to `timeout`) for it to
+    print the line `ready`, lets it run `kill_after` more seconds and
+    SIGKILLs it. Returns (returncode, complete stdout lines, stderr): a last
+    line without its newline was cut by the kill and is left out."""
+    cmd = [sys.executable, os.path.join(HERE, script)] + [str(a) for a in args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    lines, errs, is_ready = [], [], threading.Event()
+
+    def read_out():
+        for raw in proc.stdout:
+            if raw.endswith(b"\n"):
+                line = raw[:-1].decode(errors="replace")
+                lines.append(line)
+                if line == ready:
+                    is_ready.set()
+        is_ready.set()  # the child ended by itself: no point waiting
+
+    readers = [threading.Thread(target=read_out, daemon=True),
+               threading.Thread(target=lambda: errs.append(proc.stderr.read()), daemon=True)]
+    for r in readers:
+        r.start()
+    try:
+        is_ready.wait(timeout)
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    for r in readers:
+        r.join(10)
+    return proc.returncode, list(lines), b"".join(errs).decode(errors="replace")
 
 
 def last_json_line(text):

@@ -16,7 +16,12 @@ HITS = int(os.environ.get("OFFTRACK_FLAP_HITS", "100000" if rel.SOAK else "10000
 
 @pytest.mark.timeout(900 if rel.SOAK else 300)
 def test_flapping_collector_loses_nothing_and_keeps_order(make_tracker, collector, storage_dir):
-    rng = random.Random(int(os.environ.get("OFFTRACK_SEED", time.time_ns() % 2**32)))
+    seed = rel.seed()
+    with rel.replayable(seed):
+        _flapping_collector(make_tracker, collector, storage_dir, random.Random(seed))
+
+
+def _flapping_collector(make_tracker, collector, storage_dir, rng):
     t = make_tracker(storage="required", storage_path=storage_dir, id_param="hid", max_queue_hits=HITS * 2)
     flapper = Flapper(collector, rng).start()
     started = time.monotonic()

@@ -67,7 +67,12 @@ def _run_child(endpoint, storage, first_k, kill_after):
 
 @pytest.mark.timeout(KILLS * 4 + 180)
 def test_kill9_loses_no_acknowledged_hit(lib, collector, storage_dir):
-    rng = random.Random(int(os.environ.get("OFFTRACK_SEED", time.time_ns() % 2**32)))
+    seed = rel.seed()
+    with rel.replayable(seed):
+        _kill9_loses_no_acknowledged_hit(lib, collector, storage_dir, random.Random(seed))
+
+
+def _kill9_loses_no_acknowledged_hit(lib, collector, storage_dir, rng):
     acked_all = []
     killed = 0
     before_ready = 0
