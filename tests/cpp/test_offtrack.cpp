@@ -111,6 +111,14 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout = kWait) {
     return true;
 }
 
+// The wall clock in seconds as the library reads it. Not std::time: on
+// Linux that reads the coarse clock, up to a tick behind, so a hit made
+// just after a second began could carry a `ts` above a later std::time.
+long long wall_seconds() {
+    using namespace std::chrono;
+    return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
 bool contains(const std::string &hay, const std::string &needle) {
     return hay.find(needle) != std::string::npos;
 }
@@ -449,14 +457,14 @@ void test_required_mode_and_order() {
     CHECK(t.storage() == StorageMode::Required);
     t.on_event(log.handler());
 
-    const auto made_from = std::time(nullptr);
+    const auto made_from = wall_seconds();
     for (int i = 1; i <= 3; ++i) CHECK_OK(t.send("event=e&n=" + std::to_string(i)));
     CHECK_OK(t.flush(kFlush));
     CHECK(log.wait(EventKind::Stored, 3));
     CHECK(t.offline_count() == 3);
     // A new hit never overtakes stored ones: it joins the tail.
     CHECK_OK(t.send("event=e&n=4"));
-    const auto made_to = std::time(nullptr);
+    const auto made_to = wall_seconds();
     CHECK_OK(t.flush(kFlush));
     CHECK(log.wait(EventKind::Stored, 4));
     CHECK(t.offline_count() == 4);
@@ -482,7 +490,7 @@ void test_required_mode_and_order() {
     CHECKM(contains(t.stats(), "\"queued\""), t.stats());
 
     // Let the clock move on so `ts` can only be the time each hit was made.
-    while (std::time(nullptr) < made_to + 2) std::this_thread::sleep_for(100ms);
+    while (wall_seconds() < made_to + 2) std::this_thread::sleep_for(100ms);
 
     CHECK(col.start());
     CHECK_OK(t.dispatch());
