@@ -795,8 +795,15 @@ impl Store {
     }
 
     /// Removes the oldest hits while the queue is over either limit, keeping
-    /// at least the newest hit.
-    pub fn evict_over(&self, max_hits: u64, max_bytes: u64) -> Result<Vec<Removed>> {
+    /// at least the newest hit; at most `max` of them (the caller repeats
+    /// while a full batch came back), the first `keep_records` whole.
+    pub fn evict_over(
+        &self,
+        max_hits: u64,
+        max_bytes: u64,
+        max: u64,
+        keep_records: usize,
+    ) -> Result<Vec<Removed>> {
         let mut inner = self.inner.lock();
         self.usable(&mut inner)?;
         if inner.count <= max_hits && inner.bytes <= max_bytes {
@@ -810,8 +817,8 @@ impl Store {
                 left = (left.0 - 1, left.1.saturating_sub(r.map_or(0, Record::size)));
                 over
             },
-            u64::MAX,
-            usize::MAX,
+            max,
+            keep_records,
         )
     }
 
@@ -959,6 +966,20 @@ impl Store {
         let fjall =
             self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst);
         fjall + self.intake.lock().pending.count()
+    }
+
+    /// `count_hint` and the bytes with it: whether the queue may be over a
+    /// limit, without waiting for the store's lock.
+    pub fn size_hint(&self) -> (u64, u64) {
+        let fjall = (
+            self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst),
+            self.moving_size.1.load(Ordering::SeqCst) + self.fjall_size.1.load(Ordering::SeqCst),
+        );
+        let intake = self.intake.lock();
+        (
+            fjall.0 + intake.pending.count(),
+            fjall.1 + intake.pending.url_bytes(),
+        )
     }
 
     /// Hits queued, in fjall and in the intake.
@@ -1434,7 +1455,7 @@ mod tests {
         for i in 0..5u64 {
             store.append("http://h/c?a=1", i * 10).unwrap();
         }
-        let evicted = store.evict_over(3, u64::MAX).unwrap();
+        let evicted = store.evict_over(3, u64::MAX, u64::MAX, 0).unwrap();
         assert_eq!(evicted.len(), 2);
         assert_eq!(store.count(), 3);
         assert_eq!(store.remove_older_than(35, 10).unwrap().len(), 2);

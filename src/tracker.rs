@@ -27,6 +27,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// runs without the hit text, so a runaway caller cannot grow memory.
 const PENDING_FULL_EVENTS: usize = 4096;
 
+/// Hits evicted per store batch (see `Shared::enforce_queue_limits`).
+const EVICT_BATCH: u64 = 256;
+/// The reason of a hit dropped for the queue's limits.
+pub const QUEUE_FULL: &str = "queue full (max_queue_hits / max_queue_bytes)";
+
 /// A never-mode hit waiting for its one attempt.
 #[derive(Clone)]
 pub struct MemoryHit {
@@ -200,6 +205,60 @@ impl Shared {
         PENDING_FULL_EVENTS.saturating_sub(state.pending.len())
     }
 
+    /// Drops the oldest stored hits while the queue is over `max_queue_hits`
+    /// or `max_queue_bytes`, with a DROPPED event each. Run by the worker at
+    /// every pass and between requests, and by the calls that show the
+    /// queue (offline calls, stats) before they look, so the queue is never
+    /// seen over its limits; never by `tracker_send`, which would wait for
+    /// the store. In batches, each removed without the state lock and owed
+    /// under it, so a send waits at most for one batch's bookkeeping.
+    pub fn enforce_queue_limits(&self) -> Result<u64> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let (max_hits, max_bytes) = (self.config.max_queue_hits, self.config.max_queue_bytes);
+        let mut total = 0;
+        loop {
+            let (count, bytes) = store.size_hint();
+            if count <= max_hits && bytes <= max_bytes {
+                return Ok(total);
+            }
+            let budget = self.text_budget(&self.state.lock());
+            let evicted = store.evict_over(max_hits, max_bytes, EVICT_BATCH, budget)?;
+            let removed = evicted.len() as u64;
+            total += removed;
+            self.drop_removed_unlocked(evicted, QUEUE_FULL);
+            if removed < EVICT_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// `drop_removed` for a caller that does not hold the state lock: the
+    /// events are made before taking it.
+    pub fn drop_removed_unlocked(&self, removed: Vec<crate::store::Removed>, reason: &'static str) {
+        if removed.is_empty() {
+            return;
+        }
+        let handled = self.state.lock().store_handled;
+        let events: Vec<Event> = removed
+            .into_iter()
+            .map(|r| {
+                let hit = r.record.map_or_else(String::new, |rec| {
+                    let offline = self.is_offline(handled, rec.id);
+                    self.request_url(&rec.url, rec.id, rec.created_ms, offline)
+                });
+                Event::dropped(r.id, hit, 0, reason)
+            })
+            .collect();
+        let mut state = self.state.lock();
+        for event in events {
+            self.owe(&mut state, event);
+        }
+        drop(state);
+        self.wake.notify_all();
+    }
+
     /// Queues DROPPED events for hits removed from the store on the caller's thread.
     pub fn drop_removed(
         &self,
@@ -225,7 +284,7 @@ fn erased_reason(reason: &str) -> &'static str {
     const KNOWN: [&str; 6] = [
         "opt-out",
         "expired: older than max_age_seconds",
-        "queue full (max_queue_hits / max_queue_bytes)",
+        QUEUE_FULL,
         "memory queue full (max_memory_hits)",
         "deleted by the app (tracker_offline_delete)",
         "deleted by the app (tracker_offline_delete_older_than)",
@@ -429,26 +488,14 @@ impl Tracker {
     /// which the worker takes often: holding it over a journal write would
     /// make the worker wait for it and the send pay to wake the worker.
     fn store_hit(&self, url: &str, created_ms: u64) -> Result<()> {
-        let c = &self.shared.config;
         let store = self.store()?;
         let appended = store.append(url, created_ms)?;
         let mut state = self.shared.state.lock();
         state.store_accepted = state.store_accepted.max(appended.id);
         state.store_accepted_seq = state.store_accepted_seq.max(appended.seq);
         state.unsynced_since.get_or_insert_with(Instant::now);
-        if appended.count > c.max_queue_hits || appended.bytes > c.max_queue_bytes {
-            // The hit is stored: a failed eviction must not report it as refused.
-            match store.evict_over(c.max_queue_hits, c.max_queue_bytes) {
-                Ok(evicted) => {
-                    self.shared.drop_removed(
-                        &mut state,
-                        evicted,
-                        "queue full (max_queue_hits / max_queue_bytes)",
-                    );
-                }
-                Err(e) => *self.shared.stats.last_error.lock() = e.message,
-            }
-        }
+        // Over a limit the worker evicts the oldest hits (see
+        // `Shared::enforce_queue_limits`); it is woken like for any arrival.
         let idle = self.nudge(&mut state);
         drop(state);
         // Outside the lock, so the woken worker does not wait for it. A
@@ -554,6 +601,7 @@ impl Tracker {
     }
 
     pub fn offline_count(&self) -> Result<u64> {
+        self.shared.enforce_queue_limits()?;
         Ok(self.shared.store.as_ref().map_or(0, Store::count))
     }
 
@@ -568,6 +616,7 @@ impl Tracker {
     }
 
     pub fn offline_get(&self, max: u64) -> Result<String> {
+        self.shared.enforce_queue_limits()?;
         let Some(store) = &self.shared.store else {
             return Ok("[]".into());
         };
@@ -581,6 +630,7 @@ impl Tracker {
     }
 
     pub fn offline_oldest(&self) -> Result<String> {
+        self.shared.enforce_queue_limits()?;
         let Some(store) = &self.shared.store else {
             return Ok("null".into());
         };
@@ -593,6 +643,7 @@ impl Tracker {
     }
 
     pub fn offline_latest(&self) -> Result<String> {
+        self.shared.enforce_queue_limits()?;
         let Some(store) = &self.shared.store else {
             return Ok("null".into());
         };
@@ -638,6 +689,8 @@ impl Tracker {
     }
 
     pub fn stats_json(&self) -> String {
+        // Stats never fail: an eviction that cannot run now shows as queued.
+        let _ = self.shared.enforce_queue_limits();
         let s = &self.shared.stats;
         let state = self.shared.state.lock();
         let (queued, queued_bytes) = self

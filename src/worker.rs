@@ -194,6 +194,7 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
         return false;
     }
     emit_pending(shared);
+    enforce_queue_limits(shared);
     expire(shared, local);
     send_memory_hits(shared, local);
     handle_store(shared, local);
@@ -232,6 +233,16 @@ pub fn emit_pending(shared: &Shared) {
     }
 }
 
+/// Evicts what sends pushed over the queue's limits (they leave that to
+/// the worker, see `Shared::enforce_queue_limits`), then emits the events.
+fn enforce_queue_limits(shared: &Shared) {
+    match shared.enforce_queue_limits() {
+        Ok(0) => {}
+        Ok(_) => emit_pending(shared),
+        Err(e) => note_error(shared, &e),
+    }
+}
+
 fn expire(shared: &Shared, local: &mut Local) {
     let max_age_ms = shared.config.max_age_seconds.saturating_mul(1000);
     let Some(store) = shared.store.as_ref().filter(|_| max_age_ms > 0) else {
@@ -243,18 +254,16 @@ fn expire(shared: &Shared, local: &mut Local) {
     }
     loop {
         let cutoff = now_ms().saturating_sub(max_age_ms);
-        let expired = {
-            let mut state = shared.state.lock();
-            match store.expire(cutoff, EXPIRE_BATCH) {
-                Ok(expired) => {
-                    let count = expired.len() as u64;
-                    shared.drop_removed(&mut state, expired, "expired: older than max_age_seconds");
-                    count
-                }
-                Err(e) => {
-                    note_error(shared, &e);
-                    0
-                }
+        // Removed without the state lock, so sends go on meanwhile.
+        let expired = match store.expire(cutoff, EXPIRE_BATCH) {
+            Ok(expired) => {
+                let count = expired.len() as u64;
+                shared.drop_removed_unlocked(expired, "expired: older than max_age_seconds");
+                count
+            }
+            Err(e) => {
+                note_error(shared, &e);
+                0
             }
         };
         emit_pending(shared);
@@ -601,6 +610,9 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
         if !allowed(&shared.state.lock()) {
             return None;
         }
+        // Sends during a long drain may push the queue over a limit: the
+        // oldest go before the next request, as they would have at once.
+        enforce_queue_limits(shared);
         let record = match store.head() {
             Ok(Some(Ok(record))) => record,
             Ok(Some(Err(id))) => {

@@ -184,11 +184,14 @@ fn run(args: &[String]) {
     let mut r = Report { lines: Vec::new() };
 
     latency(&p, &collector, &mut r);
-    throughput(&p, &collector, &mut r);
-    queued(&p, &collector, &mut r);
-    drain(&p, &collector, &mut r);
-    destroy(&p, &mut r);
-    size(&p, &mut r);
+    // BENCH_ONLY=latency: sections 1, 1b and 9 only (minutes less while tuning).
+    if std::env::var("BENCH_ONLY").map_or(true, |v| v != "latency") {
+        throughput(&p, &collector, &mut r);
+        queued(&p, &collector, &mut r);
+        drain(&p, &collector, &mut r);
+        destroy(&p, &mut r);
+        size(&p, &mut r);
+    }
 
     drop(collector);
     let _ = std::fs::remove_dir_all(&p.root);
@@ -265,7 +268,8 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
         l
     };
     let always = measure("always", &collector.endpoint(), "always");
-    let down = measure("required, collector down", &down_endpoint(), "required");
+    let down_ep = down_endpoint();
+    let down = measure("required, collector down", &down_ep, "required");
     let fast = measure("required, collector up", &collector.endpoint(), "required");
     let blackhole = Blackhole::start();
     let hang = measure("required, blackhole", &blackhole.endpoint(), "required");
@@ -315,6 +319,16 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
             None,
         );
     }
+    full_queue(
+        p,
+        &hits,
+        &warm,
+        &collector.endpoint(),
+        &down_ep,
+        &always,
+        &down,
+        r,
+    );
     r.add(
         "9",
         "send p99, required: collector up / blackhole",
@@ -333,6 +347,182 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
         "",
         "",
         None,
+    );
+}
+
+// 1b: latency with the queue at a limit, so that every send pushes the
+// oldest hit out, beside the not-full rows of the same run.
+#[allow(clippy::too_many_arguments)]
+fn full_queue(
+    p: &Params,
+    hits: &[String],
+    warm: &[String],
+    endpoint: &str,
+    down: &str,
+    not_full_always: &Lat,
+    not_full_down: &Lat,
+    r: &mut Report,
+) {
+    section("1b. tracker_send latency with the queue at a limit (every send evicts)");
+    let limits: [(&str, u64, u64, usize); 3] = [
+        ("max_queue_hits 1,000", 1_000, MAX_QUEUE_BYTES, 1_000),
+        ("max_queue_hits 50,000", 50_000, MAX_QUEUE_BYTES, 50_000),
+        ("max_queue_bytes 100,000", MAX_QUEUE_HITS, 100_000, 400),
+    ];
+    for (mode, ep, not_full) in [
+        ("always", endpoint, not_full_always),
+        ("required", down, not_full_down),
+    ] {
+        for (name, max_hits, max_bytes, fill) in limits {
+            let dir = fresh(p, "full-queue");
+            let cfg = config(ep, Some(&dir), mode, 300)
+                .replace(
+                    &format!("\"max_queue_hits\":{MAX_QUEUE_HITS}"),
+                    &format!("\"max_queue_hits\":{max_hits}"),
+                )
+                .replace(
+                    &format!("\"max_queue_bytes\":{MAX_QUEUE_BYTES}"),
+                    &format!("\"max_queue_bytes\":{max_bytes}"),
+                );
+            let t = create(&cfg);
+            // Filled to the limit and past it, evictions under way.
+            for h in warm.iter().cycle().take(fill.max(warm.len()) + warm.len()) {
+                t.send(h).unwrap();
+            }
+            let _ = t.flush(Duration::from_secs(30));
+            let mut ns = Vec::with_capacity(hits.len());
+            for h in hits {
+                let s = Instant::now();
+                t.send(h).expect("send");
+                ns.push(s.elapsed().as_nanos() as u64);
+            }
+            let l = summarize(ns);
+            let stalled = l.over_1ms;
+            let _ = t.flush(Duration::from_secs(30));
+            let stats = t.stats_json();
+            let queued = stats
+                .split("\"queued\":")
+                .nth(1)
+                .and_then(|rest| rest.split([',', '}']).next())
+                .unwrap_or("?")
+                .to_owned();
+            drop(t);
+            let _ = std::fs::remove_dir_all(&dir);
+            let label = format!("{mode}, {name}");
+            println!(
+                "  {label:<36} {} · over 1 ms: {stalled} · queued after: {}",
+                lat_line(&l),
+                queued
+            );
+            r.add(
+                "1b",
+                format!("send at a full queue, {label}: p99 / p99.9 / max"),
+                format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max)),
+                format!(
+                    "not full: {} / {} / {}",
+                    us(not_full.p99),
+                    us(not_full.p999),
+                    us(not_full.max)
+                ),
+                x(l.p999 as f64, not_full.p999 as f64),
+                "p99 ≤ 5 µs, p99.9 ≤ 2× not full",
+                Some(l.p99 <= 5_000 && l.p999 as f64 <= 2.0 * not_full.p999 as f64),
+            );
+            r.add(
+                "1b",
+                format!("sends over 1 ms at a full queue, {label}"),
+                format!("{stalled} of {}", hits.len()),
+                format!("not full: {}", not_full.over_1ms),
+                "",
+                "",
+                None,
+            );
+        }
+    }
+    // Expiry: 50,000 stored hits come of age at once while sends go on.
+    let dir = fresh(p, "expiring");
+    let cfg = config(down, Some(&dir), "always", 300).replace(
+        "\"storage\":\"always\"",
+        "\"storage\":\"always\",\"max_age_seconds\":1",
+    );
+    let t = create(&cfg);
+    let filled = Instant::now();
+    for h in warm.iter().cycle().take(50_000) {
+        t.send(h).unwrap();
+    }
+    let _ = t.flush(Duration::from_secs(30));
+    // They come of age 1 s after they were sent: the timed sends start
+    // just before, so the worker expires them while the sends go on.
+    std::thread::sleep(Duration::from_millis(950).saturating_sub(filled.elapsed()));
+    let mut ns = Vec::with_capacity(hits.len());
+    for h in hits {
+        let s = Instant::now();
+        t.send(h).expect("send");
+        ns.push(s.elapsed().as_nanos() as u64);
+    }
+    drop(t);
+    let _ = std::fs::remove_dir_all(&dir);
+    let l = summarize(ns);
+    println!(
+        "  {:<36} {} · over 1 ms: {}",
+        "always, 50,000 hits expiring",
+        lat_line(&l),
+        l.over_1ms
+    );
+    r.add(
+        "1b",
+        "send while 50,000 hits expire, always: p99 / p99.9 / max",
+        format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max)),
+        format!(
+            "not full: {} / {} / {}",
+            us(not_full_always.p99),
+            us(not_full_always.p999),
+            us(not_full_always.max)
+        ),
+        x(l.p999 as f64, not_full_always.p999 as f64),
+        "p99 ≤ 5 µs, p99.9 ≤ 2× not full",
+        Some(l.p99 <= 5_000 && l.p999 as f64 <= 2.0 * not_full_always.p999 as f64),
+    );
+
+    // never: the in-memory queue at max_memory_hits behind a collector
+    // that never answers, so every send pushes the oldest out.
+    let blackhole = Blackhole::start();
+    let cfg = format!(
+        "{{\"endpoint\":\"{}\",\"storage\":\"never\",\"max_memory_hits\":1000,\
+         \"request_timeout_seconds\":60,\"shutdown_timeout_ms\":300}}",
+        blackhole.endpoint()
+    );
+    let t = create(&cfg);
+    for h in warm.iter().cycle().take(2_000) {
+        t.send(h).unwrap();
+    }
+    let mut ns = Vec::with_capacity(hits.len());
+    for h in hits {
+        let s = Instant::now();
+        t.send(h).expect("send");
+        ns.push(s.elapsed().as_nanos() as u64);
+    }
+    drop(t);
+    let l = summarize(ns);
+    let stalled = l.over_1ms;
+    println!(
+        "  {:<36} {} · over 1 ms: {stalled}",
+        "never, max_memory_hits 1,000",
+        lat_line(&l)
+    );
+    r.add(
+        "1b",
+        "send at a full memory queue, never, max_memory_hits 1,000: p99 / p99.9 / max",
+        format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max)),
+        format!(
+            "always, not full: {} / {} / {}",
+            us(not_full_always.p99),
+            us(not_full_always.p999),
+            us(not_full_always.max)
+        ),
+        "",
+        "p99 ≤ 5 µs",
+        Some(l.p99 <= 5_000),
     );
 }
 

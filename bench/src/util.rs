@@ -16,6 +16,8 @@ pub struct Lat {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+    /// Samples over 1 ms (a frame stall).
+    pub over_1ms: usize,
 }
 
 pub fn summarize(mut ns: Vec<u64>) -> Lat {
@@ -29,6 +31,7 @@ pub fn summarize(mut ns: Vec<u64>) -> Lat {
         p99: at(0.99),
         p999: at(0.999),
         max: *ns.last().unwrap(),
+        over_1ms: ns.iter().filter(|&&n| n > 1_000_000).count(),
     }
 }
 

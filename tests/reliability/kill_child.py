@@ -1,7 +1,9 @@
 """Child of test_kill9: streams hits in required mode and prints each
 acknowledged one (tracker_send returned TRACKER_OK) at once, until killed.
 
-usage: kill_child.py ENDPOINT STORAGE_DIR FIRST_K"""
+usage: kill_child.py ENDPOINT STORAGE_DIR FIRST_K [MAX_QUEUE_HITS]
+(with MAX_QUEUE_HITS: no pause between sends, so the queue stays at its
+limit and every send pushes the oldest hit out)"""
 
 import ctypes
 import json
@@ -15,8 +17,11 @@ import offtrack as ot
 
 def main():
     endpoint, storage, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    limit = int(sys.argv[4]) if len(sys.argv) > 4 else None
     lib = ot.load()
     cfg = rel.config(endpoint, storage="required", storage_path=storage, id_param="hid")
+    if limit:
+        cfg["max_queue_hits"] = limit
     rc, handle, err = ot.create_raw(lib, json.dumps(cfg))
     if rc != ot.OK:
         os.write(2, f"create failed rc={rc}: {err}\n".encode())
@@ -37,7 +42,8 @@ def main():
             lib.tracker_dispatch(handle)
         if i % 211 == 0:
             lib.tracker_flush(handle, ctypes.c_uint32(200))
-        time.sleep(0.001)
+        if not limit:
+            time.sleep(0.001)
 
 
 if __name__ == "__main__":

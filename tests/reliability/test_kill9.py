@@ -45,8 +45,9 @@ class Flapper:
         self.collector.up()
 
 
-def _run_child(endpoint, storage, first_k, kill_after):
+def _run_child(endpoint, storage, first_k, kill_after, limit=None):
     cmd = [sys.executable, os.path.join(rel.HERE, "kill_child.py"), endpoint, str(storage), str(first_k)]
+    cmd += [str(limit)] if limit else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rel.child_env())
     chunks, errs = [], []
     readers = [threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True),
@@ -131,3 +132,52 @@ def _kill9_loses_no_acknowledged_hit(lib, collector, storage_dir, rng):
     assert not id_clashes, f"one id carried by different hits: {id_clashes[:10]}"
     assert stats["store_resets"] == 0
     assert not send_errors, send_errors[:10]
+
+
+FULL_KILLS = int(os.environ.get("OFFTRACK_FULL_QUEUE_KILLS", "60" if rel.SOAK else "20"))
+
+
+@pytest.mark.timeout(FULL_KILLS * 4 + 60)
+def test_kill9_at_a_full_queue_keeps_exactly_the_newest(lib, collector, tmp_path):
+    """The queue is at max_queue_hits and every send pushes the oldest out
+    (the worker evicts, README "Queue limits"); a kill at a random moment,
+    then a reopen with the same limit: the queue holds exactly the newest
+    acknowledged hits up to the limit, in order (plus, at its end, the one
+    hit whose send the kill cut, if it got in)."""
+    seed = rel.seed()
+    with rel.replayable(seed):
+        _kill9_at_a_full_queue(lib, collector, tmp_path, random.Random(seed))
+
+
+def _kill9_at_a_full_queue(lib, collector, tmp_path, rng):
+    limit = 300
+    collector.down()
+    exact = cut_send_kept = 0
+    try:
+        for run in range(FULL_KILLS):
+            storage = tmp_path / f"store{run}"
+            first_k = run * 1_000_000
+            rc, acked, ready, err = _run_child(collector.endpoint, storage, first_k,
+                                               rng.uniform(0.4, 1.2), limit)
+            assert rc == -signal.SIGKILL, f"run {run}: child ended by itself (rc={rc}):\n{err[-3000:]}"
+            assert "create failed" not in err and "send " not in err, f"run {run}: {err[-3000:]}"
+            assert len(acked) > limit, f"run {run}: only {len(acked)} hits before the kill"
+            t = ot.Tracker.create(lib, rel.config(collector.endpoint, storage="required",
+                                                  storage_path=os.fspath(storage), max_queue_hits=limit))
+            try:
+                stored = [int(ot.url_param(h["hit"], "k")) for h in t.offline_get()]
+                count = t.offline_count()
+            finally:
+                t.destroy()
+            newest = acked[-limit:]
+            with_cut = (acked + [acked[-1] + 1])[-limit:]
+            assert stored in (newest, with_cut), (
+                f"run {run}: {len(acked)} acknowledged, last {acked[-3:]}; stored {len(stored)}: "
+                f"first {stored[:3]} last {stored[-3:]}; missing {sorted(set(newest) - set(stored))[:10]}")
+            assert count == limit
+            exact += stored == newest
+            cut_send_kept += stored == with_cut and stored != newest
+    finally:
+        collector.up()
+    rel.figure("kill9_full_queue", kills=FULL_KILLS, limit=limit, exactly_newest=exact,
+               with_the_cut_send=cut_send_kept)
