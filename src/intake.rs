@@ -11,10 +11,10 @@
 //! the first entry that does not check out (a write cut short by a crash).
 //! Only file handling lives here; what is in fjall is the store's business.
 
-use crate::mapped::{Mapping, Preparation};
+use crate::os::fs::{owner_only, write_all_at};
+use crate::os::mapped::{Mapping, Preparation};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 const ENTRY_HEADER: usize = 4 + 8 + 8;
@@ -195,9 +195,7 @@ impl IntakeFiles {
         let open = |path: &Path| {
             let mut options = OpenOptions::new();
             options.read(true).write(true).create(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(path)
+            owner_only(&mut options).open(path)
         };
         let files = [open(&paths[0])?, open(&paths[1])?];
         let lens = [files[0].metadata()?.len(), files[1].metadata()?.len()];
@@ -239,7 +237,7 @@ impl IntakeFiles {
             self.lens[active] += entry.len() as u64;
             return Ok(());
         }
-        match self.files[active].write_all_at(entry, offset) {
+        match write_all_at(&self.files[active], entry, offset) {
             Ok(()) => {
                 self.lens[active] += entry.len() as u64;
                 Ok(())
@@ -405,7 +403,7 @@ impl Emptier {
         let mut at = 0;
         while at < self.zero_len {
             let n = (self.zero_len - at).min(zeros.len() as u64);
-            if file.write_all_at(&zeros[..n as usize], at).is_err() {
+            if write_all_at(file, &zeros[..n as usize], at).is_err() {
                 return false;
             }
             at += n;

@@ -9,14 +9,15 @@
 //! - `config`, `request`, `transport`: settings, URLs, one HTTP request
 //! - `store`, `record`, `storage_dir`: the durable queue and its directory
 //! - `events`, `result`: callback plumbing and result codes
+//! - `os`: what differs per system (permissions, positional writes, the
+//!   mapped intake window, thread priority); nothing else calls the OS directly
 
 pub mod config;
 pub mod events;
 pub mod ffi;
 #[doc(hidden)]
 pub mod intake;
-mod mapped;
-mod priority;
+mod os;
 pub mod record;
 pub mod request;
 pub mod result;

@@ -57,6 +57,12 @@ impl Record {
         out.extend_from_slice(url.as_bytes());
     }
 
+    /// The URL bytes of an encoded record, without decoding it (0 if the
+    /// bytes are too short to be one).
+    pub fn url_len_of(encoded: &[u8]) -> u64 {
+        encoded.len().saturating_sub(HEADER_LEN) as u64
+    }
+
     /// Decodes a record stored under `key`; `None` if the bytes are not one.
     pub fn decode(key: &[u8], value: &[u8]) -> Option<Record> {
         let id = u64::from_be_bytes(key.try_into().ok()?);

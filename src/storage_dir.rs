@@ -2,7 +2,7 @@
 //! cross-process lock, the format version file, the opt-out marker, and
 //! moving a damaged queue aside.
 //!
-//! Layout of `storage_path/`: `LOCK` (held with `flock` while a tracker is
+//! Layout of `storage_path/`: `LOCK` (locked with `File::try_lock` while a tracker is
 //! open), `FORMAT` (store format version), `OPT_OUT` (present while the user
 //! has opted out), `IDS` (floor for new hit ids, kept outside the database
 //! so ids stay unique when the database is replaced), `queue/` (the fjall database), `damaged-<ms>/` (queues
@@ -18,11 +18,10 @@
 //! drained generations are replaced). `settle_generations` completes or
 //! undoes whichever step a kill interrupted.
 
+use crate::os::fs::{create_private_dir, make_private, owner_only, rename, sync_dir};
 use crate::result::{Error, Result, TRACKER_ERROR_LOCKED};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Version of the directory and record layout this build writes.
@@ -45,26 +44,22 @@ impl StorageDir {
         // user data), and before anything is written into it.
         create_private_dir(path)
             .map_err(|e| Error::storage(format!("cannot create storage directory {shown}: {e}")))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode_owner_only()
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        let lock = owner_only(&mut options)
             .open(path.join("LOCK"))
             .map_err(|e| Error::storage(format!("cannot open lock file in {shown}: {e}")))?;
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(if err.kind() == std::io::ErrorKind::WouldBlock {
-                Error::new(
+        if let Err(e) = lock.try_lock() {
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => Error::new(
                     TRACKER_ERROR_LOCKED,
                     format!(
                         "storage directory {shown} is already used by another open tracker (this process or another)"
                     ),
-                )
-            } else {
-                Error::storage(format!("cannot lock storage directory {shown}: {err}"))
+                ),
+                std::fs::TryLockError::Error(err) => {
+                    Error::storage(format!("cannot lock storage directory {shown}: {err}"))
+                }
             });
         }
         let dir = StorageDir {
@@ -77,8 +72,7 @@ impl StorageDir {
 
     /// Releases the lock early, while the file handle may live on.
     pub fn release(&self) {
-        // SAFETY: flock on a file descriptor we own.
-        unsafe { libc::flock(self.lock.as_raw_fd(), libc::LOCK_UN) };
+        let _ = self.lock.unlock();
     }
 
     pub fn path(&self) -> &Path {
@@ -117,7 +111,7 @@ impl StorageDir {
         let (building, ready) = (self.building_path(), self.ready_path());
         sync_dir(&building)?;
         remove_dir_if_present(&ready)?;
-        fs::rename(&building, &ready)?;
+        rename(&building, &ready)?;
         sync_dir(&self.path)
     }
 
@@ -128,13 +122,13 @@ impl StorageDir {
         let (queue, ready, retired) = (self.queue_path(), self.ready_path(), self.retired_path());
         remove_dir_if_present(&retired)?;
         if queue.exists() {
-            fs::rename(&queue, &retired)?;
+            rename(&queue, &retired)?;
         }
-        if let Err(e) = fs::rename(&ready, &queue) {
+        if let Err(e) = rename(&ready, &queue) {
             // Back to the old generation; if even that fails, the next
             // open installs `queue.next`.
             if retired.exists() && !queue.exists() {
-                let _ = fs::rename(&retired, &queue);
+                let _ = rename(&retired, &queue);
             }
             return Err(e);
         }
@@ -156,7 +150,7 @@ impl StorageDir {
             if queue.exists() {
                 remove_dir_if_present(&ready)?;
             } else {
-                fs::rename(&ready, &queue)?;
+                rename(&ready, &queue)?;
                 sync_dir(&self.path)?;
             }
         }
@@ -243,9 +237,9 @@ impl StorageDir {
             target = self.path.join(format!("damaged-{now_ms}-{suffix}"));
             suffix += 1;
         }
-        let moved = fs::rename(self.queue_path(), &target).and_then(|()| sync_dir(&self.path));
+        let moved = rename(&self.queue_path(), &target).and_then(|()| sync_dir(&self.path));
         // It holds hits: owner-only, whatever mode its creator gave it.
-        let _ = fs::set_permissions(&target, fs::Permissions::from_mode(0o700));
+        let _ = make_private(&target, true);
         moved.map_err(|e| {
             Error::storage(format!(
                 "cannot move damaged store aside to {}: {e}",
@@ -263,7 +257,7 @@ pub fn restrict_permissions(path: &Path) {
     let Ok(entries) = fs::read_dir(path) else {
         return;
     };
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+    let _ = make_private(path, true);
     for entry in entries.flatten() {
         let Ok(kind) = entry.file_type() else {
             continue;
@@ -271,28 +265,8 @@ pub fn restrict_permissions(path: &Path) {
         if kind.is_dir() {
             restrict_permissions(&entry.path());
         } else if kind.is_file() {
-            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600));
+            let _ = make_private(&entry.path(), false);
         }
-    }
-}
-
-/// Creates `path` (and missing parents) owner-only and makes it 0700 if it
-/// existed: `mkdir`'s mode is cut by the process umask (which a library
-/// must not change), `chmod`'s is not. Nothing is in a new directory
-/// before its mode is final, so no file in it was ever reachable by others.
-/// For a directory that existed it is best effort (another owner's
-/// directory we may write into cannot be changed, and need not be).
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let existed = path.is_dir();
-    if !existed {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(path)?;
-    }
-    match fs::set_permissions(path, fs::Permissions::from_mode(0o700)) {
-        Err(e) if !existed => Err(e),
-        _ => Ok(()),
     }
 }
 
@@ -303,35 +277,16 @@ fn remove_dir_if_present(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Makes the entries of directory `path` (renames, new files) durable.
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    File::open(path)?.sync_all()
-}
-
-trait OwnerOnly {
-    fn mode_owner_only(&mut self) -> &mut Self;
-}
-
-impl OwnerOnly for OpenOptions {
-    fn mode_owner_only(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
-    }
-}
-
 /// Writes a small file so that readers see the old or the new content, never half.
 fn write_atomically(file: &Path, content: &str) -> Result<()> {
     let tmp = file.with_extension("tmp");
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode_owner_only()
-            .open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(true).write(true);
+        let mut f = owner_only(&mut options).open(&tmp)?;
         f.write_all(content.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, file)?;
+        rename(&tmp, file)?;
         sync_dir(file.parent().unwrap_or(Path::new(".")))
     })();
     result.map_err(|e| Error::storage(format!("cannot write {}: {e}", file.display())))

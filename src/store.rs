@@ -71,6 +71,17 @@ const MOVE_CHUNK_BYTES: usize = 128 * 1024;
 /// fails (a broken store, a full disk): the queue's own limits cannot evict
 /// meanwhile. A store that is merely slow is not limited here.
 const INTAKE_FILE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// The meta keyspace's memtable is rotated with every this many of the
+/// queue's (16 MiB written): old journals are freed well before fjall's
+/// 64 MiB journal limit would force it.
+const META_ROTATION_EVERY: u64 = 16;
+/// At a full queue, an intake file past this (or past twice the queue's
+/// bytes, if more) makes the sender move the intake itself (`Appended::trim_now`):
+/// only a flood of sends that outruns the worker gets there, and it keeps
+/// the disk bounded by the limits rather than by the flood.
+const INTAKE_BACKSTOP_BYTES: u64 = 4 * 1024 * 1024;
+/// The most the sender's backstop waits for the store's lock.
+const BACKSTOP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 /// Past this much the worker is asked to move the intake at once instead
 /// of gathering more first (see `Appended::move_soon`).
 const INTAKE_PROMPT_BYTES: u64 = 128 * 1024;
@@ -95,6 +106,8 @@ struct Inner {
     written: u64,
     /// Bytes inserted since the memtable was last rotated.
     since_rotation: u64,
+    /// Memtable rotations so far (see `note_written`).
+    rotations: u64,
     /// A write failed; reopen before the next use (fjall poisons itself).
     broken: bool,
     closed: bool,
@@ -141,6 +154,10 @@ pub struct Appended {
     pub bytes: u64,
     /// The intake holds enough that the worker should move it now.
     pub move_soon: bool,
+    /// The queue is over a limit and the worker has fallen so far behind a
+    /// flood of sends that the intake passed its bound: the sender should
+    /// move it (`move_intake_now`) so the disk stays bounded.
+    pub trim_now: bool,
 }
 
 /// The durable queue of one storage directory.
@@ -158,6 +175,48 @@ pub struct Store {
     intake_synced: AtomicU64,
     /// The last move of the intake into fjall failed.
     moves_failing: std::sync::atomic::AtomicBool,
+    /// `max_queue_hits` / `max_queue_bytes` (`set_limits`): moving the
+    /// intake trims the queue to them (see `absorb`).
+    limits: (AtomicU64, AtomicU64),
+    /// Hits the moves dropped for the limits, oldest first, until the
+    /// tracker takes them (`take_evicted`) to give each its DROPPED event.
+    evicted: Mutex<Vec<Removed>>,
+}
+
+/// What a move drops for the limits: the trim still going on (`None` once
+/// the queue fits), the hits dropped from the batch, and how many more may
+/// keep their record.
+struct Cut {
+    trim: Option<Trim>,
+    dropped: Vec<Removed>,
+    keep_text: usize,
+}
+
+/// How many of the hits dropped by moves keep their record (for the text
+/// of their events) until the tracker takes them.
+const EVICTED_TEXT: usize = 4096;
+
+/// Decides, oldest first, which hits to drop so that the queue fits its
+/// limits, keeping at least the newest hit.
+struct Trim {
+    /// Hits and URL bytes the queue would hold if nothing more is dropped.
+    left: (u64, u64),
+    max: (u64, u64),
+}
+
+impl Trim {
+    fn over(&self) -> bool {
+        self.left.0 > 1 && (self.left.0 > self.max.0 || self.left.1 > self.max.1)
+    }
+
+    /// Whether the next-oldest hit, of `size` URL bytes, is dropped.
+    fn drops(&mut self, size: u64) -> bool {
+        if !self.over() {
+            return false;
+        }
+        self.left = (self.left.0 - 1, self.left.1.saturating_sub(size));
+        true
+    }
 }
 
 impl Store {
@@ -209,6 +268,7 @@ impl Store {
             intake_moved: 0,
             written: 0,
             since_rotation: 0,
+            rotations: 0,
             broken: false,
             closed: false,
         };
@@ -236,6 +296,8 @@ impl Store {
                 moving_size: (AtomicU64::new(0), AtomicU64::new(0)),
                 intake_synced: AtomicU64::new(0),
                 moves_failing: std::sync::atomic::AtomicBool::new(false),
+                limits: (AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)),
+                evicted: Mutex::new(Vec::new()),
             },
             report,
         ))
@@ -243,6 +305,75 @@ impl Store {
 
     pub fn dir(&self) -> &StorageDir {
         &self.dir
+    }
+
+    /// The queue's limits, which moving the intake into fjall applies.
+    pub fn set_limits(&self, max_hits: u64, max_bytes: u64) {
+        self.limits.0.store(max_hits, Ordering::Relaxed);
+        self.limits.1.store(max_bytes, Ordering::Relaxed);
+    }
+
+    /// Takes the hits moves have dropped for the limits, oldest first.
+    pub fn take_evicted(&self) -> Vec<Removed> {
+        std::mem::take(&mut *self.evicted.lock())
+    }
+
+    /// Moves dropped hits whose events are still to be given.
+    pub fn has_evicted(&self) -> bool {
+        !self.evicted.lock().is_empty()
+    }
+
+    fn note_evicted(&self, removed: Vec<Removed>) {
+        if !removed.is_empty() {
+            self.evicted.lock().extend(removed);
+        }
+    }
+
+    fn trim_for(&self, inner: &Inner, hits: &intake::Pending) -> Option<Trim> {
+        let trim = Trim {
+            left: (inner.count + hits.count(), inner.bytes + hits.url_bytes()),
+            max: (
+                self.limits.0.load(Ordering::Relaxed),
+                self.limits.1.load(Ordering::Relaxed),
+            ),
+        };
+        trim.over().then_some(trim)
+    }
+
+    /// The first part of a trim: the oldest hits in fjall, while the queue
+    /// with the batch being moved is over a limit.
+    fn trim_fjall(&self, inner: &mut Inner, cut: &mut Cut) -> Result<()> {
+        let Some(trim) = cut.trim.as_mut() else {
+            return Ok(());
+        };
+        if inner.count > 0 {
+            let removed = self.remove_prefix(
+                inner,
+                |_, r| trim.drops(r.map_or(0, Record::size)),
+                u64::MAX,
+                cut.keep_text,
+            )?;
+            cut.keep_text = cut.keep_text.saturating_sub(removed.len());
+            self.note_evicted(removed);
+        }
+        if !trim.over() {
+            cut.trim = None;
+        }
+        Ok(())
+    }
+
+    /// Records dropped from a move: the first `EVICTED_TEXT` waiting keep
+    /// their record.
+    fn dropped_entry(&self, keep_text: &mut usize, id: u64, payload: &[u8]) -> Removed {
+        let record = (*keep_text > 0)
+            .then(|| Record::decode(&key_of(id), payload))
+            .flatten();
+        *keep_text = keep_text.saturating_sub(1);
+        Removed {
+            id,
+            size: Record::url_len_of(payload),
+            record,
+        }
     }
 
     /// Hands out an id unique within this storage directory.
@@ -281,20 +412,30 @@ impl Store {
     }
 
     /// Inserts intake entries into fjall in one batch with the new
-    /// "moved up to" mark. Returns the last id.
+    /// "moved up to" mark, except the oldest that `trim` drops (added to
+    /// `dropped`, never written to fjall). Returns the last id seen.
     fn move_batch<'a>(
         &self,
         inner: &mut Inner,
         wait_for_flush: bool,
         entries: impl Iterator<Item = (u64, &'a [u8])>,
+        cut: &mut Cut,
     ) -> Result<u64> {
         let open = inner.open.as_ref().ok_or_else(closed)?;
         let mut batch = open.db.batch();
         let (mut written, mut last) = (0, 0);
         for (id, payload) in entries {
+            last = id;
+            if let Some(trim) = cut.trim.as_mut() {
+                if trim.drops(Record::url_len_of(payload)) {
+                    let removed = self.dropped_entry(&mut cut.keep_text, id, payload);
+                    cut.dropped.push(removed);
+                    continue;
+                }
+                cut.trim = None;
+            }
             written += payload.len() as u64 + ENTRY_OVERHEAD_BYTES;
             batch.insert(&open.queue, key_of(id), payload);
-            last = id;
         }
         let moved = inner.intake_moved.max(last);
         batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
@@ -315,6 +456,7 @@ impl Store {
         hits: &intake::Pending,
         source: Option<usize>,
         deadline: Option<std::time::Instant>,
+        cut: &mut Cut,
     ) -> Result<u64> {
         let (first, last) = (hits.first_id().unwrap_or(0), hits.last_id());
         let reader = {
@@ -357,6 +499,7 @@ impl Store {
                 inner,
                 wait_for_flush,
                 chunk.iter().map(|e| (e.id, e.payload.as_slice())),
+                cut,
             )?;
         }
         if moved_last != last || moved_count != hits.count() {
@@ -438,6 +581,12 @@ impl Store {
             count: count + intake.pending.count(),
             bytes: bytes + intake.pending.url_bytes(),
             move_soon: intake.pending.url_bytes() >= INTAKE_PROMPT_BYTES,
+            trim_now: (count + intake.pending.count() > self.limits.0.load(Ordering::Relaxed)
+                || bytes + intake.pending.url_bytes() > self.limits.1.load(Ordering::Relaxed))
+                && intake.files.as_ref().is_some_and(|f| {
+                    f.active_len()
+                        > INTAKE_BACKSTOP_BYTES.max(2 * self.fjall_size.1.load(Ordering::Relaxed))
+                }),
         };
         Ok(appended)
     }
@@ -449,7 +598,19 @@ impl Store {
     pub fn absorb_intake(&self) -> Result<()> {
         let mut inner = self.inner.lock();
         self.usable_without_moving(&mut inner)?;
-        self.absorb(&mut inner, None, true)
+        self.absorb(&mut inner, None, true, true)
+    }
+
+    /// Moves the intake into fjall now, trimmed to the limits, without
+    /// waiting for fjall's flushes: the sender's backstop (`trim_now`).
+    pub fn move_intake_now(&self) -> Result<()> {
+        // Never behind the worker's own move (which may wait for fjall's
+        // flushes): it is emptying the intake already.
+        let Some(mut inner) = self.inner.try_lock_for(BACKSTOP_WAIT) else {
+            return Ok(());
+        };
+        self.usable_without_moving(&mut inner)?;
+        self.absorb(&mut inner, None, false, true)
     }
 
     /// Prepares the intake's mapped window ahead of the next sends (the
@@ -494,6 +655,7 @@ impl Store {
         inner: &mut Inner,
         deadline: Option<std::time::Instant>,
         wait_for_flush: bool,
+        apply_limits: bool,
     ) -> Result<()> {
         let (hits, previous_file, source) = {
             let mut intake = self.intake.lock();
@@ -509,19 +671,40 @@ impl Store {
             (hits, previous, source)
         };
         self.prepare_window();
+        // Over a limit, the oldest hits go before anything is written: the
+        // ones in fjall, then those of this batch, which are then never
+        // written to fjall at all. Under a flood of sends at a full queue
+        // fjall so takes only what stays, and its journal and tables stay
+        // within the disk bound.
+        let mut cut = Cut {
+            trim: if apply_limits {
+                self.trim_for(inner, &hits)
+            } else {
+                None
+            },
+            dropped: Vec::new(),
+            keep_text: EVICTED_TEXT.saturating_sub(self.evicted.lock().len()),
+        };
         // Marked broken while moving: if the move panics (the worker
         // survives it), the next use replays the intake files, which still
         // hold these hits, before any file is emptied.
         inner.broken = true;
-        let moved = if hits.spilled() {
-            self.move_from_file(inner, wait_for_flush, &hits, source, deadline)
-        } else {
-            self.move_batch(inner, wait_for_flush, hits.iter())
-        };
+        let moved = self.trim_fjall(inner, &mut cut).and_then(|()| {
+            if hits.spilled() {
+                self.move_from_file(inner, wait_for_flush, &hits, source, deadline, &mut cut)
+            } else {
+                self.move_batch(inner, wait_for_flush, hits.iter(), &mut cut)
+            }
+        });
         let last = match moved {
             Ok(done) => done,
             Err(e) => {
-                // The hits stay in the intake files, which the reopen replays.
+                // The hits stay in the intake files, which the reopen
+                // replays: all but those dropped from a chunk already
+                // committed (below the "moved up to" mark), which are gone.
+                let moved_upto = inner.intake_moved;
+                cut.dropped.retain(|r| r.id <= moved_upto);
+                self.note_evicted(cut.dropped);
                 self.moves_failing.store(true, Ordering::SeqCst);
                 inner.broken = true;
                 self.intake.lock().pending.put_back_before(hits);
@@ -532,13 +715,18 @@ impl Store {
         };
         inner.broken = false;
         self.moves_failing.store(false, Ordering::SeqCst);
+        let dropped_bytes: u64 = cut.dropped.iter().map(|r| r.size).sum();
+        let kept = hits.count() - cut.dropped.len() as u64;
+        self.note_evicted(cut.dropped);
         let first_moved = hits.first_id();
         if inner.count == 0 {
+            // A lower bound: dropped ids below the first kept one were
+            // never written, so nothing lies between.
             inner.head = first_moved.unwrap_or(last);
         }
         inner.tail = last;
-        inner.count += hits.count();
-        inner.bytes += hits.url_bytes();
+        inner.count += kept;
+        inner.bytes += hits.url_bytes().saturating_sub(dropped_bytes);
         self.publish(inner);
         self.moving_size.0.store(0, Ordering::SeqCst);
         self.moving_size.1.store(0, Ordering::SeqCst);
@@ -553,22 +741,20 @@ impl Store {
         // about once a second and most batches move before that.
         if previous_file.is_some()
             && first_moved.is_some_and(|id| id <= self.intake_synced.load(Ordering::SeqCst))
+            && let Some(open) = inner.open.as_ref()
+            && let Err(e) = open.db.persist(PersistMode::SyncData)
         {
-            if let Some(open) = inner.open.as_ref() {
-                if let Err(e) = open.db.persist(PersistMode::SyncData) {
-                    return Err(storage_error(self.dir.path(), "sync", &e));
-                }
-            }
+            return Err(storage_error(self.dir.path(), "sync", &e));
         }
         if let Some(index) = previous_file {
             // Outside the intake lock: zeroing a file takes a while,
             // and no append goes to the inactive file. If it fails the file
             // stays full; `switch` retries before reuse.
             let emptier = self.intake.lock().files.as_ref().map(|f| f.emptier(index));
-            if emptier.is_some_and(intake::Emptier::run) {
-                if let Some(files) = self.intake.lock().files.as_mut() {
-                    files.mark_empty(index);
-                }
+            if emptier.is_some_and(intake::Emptier::run)
+                && let Some(files) = self.intake.lock().files.as_mut()
+            {
+                files.mark_empty(index);
             }
         }
         Ok(())
@@ -589,7 +775,17 @@ impl Store {
             return;
         }
         inner.since_rotation = 0;
+        inner.rotations += 1;
         if let Some(open) = inner.open.as_ref() {
+            // The meta keyspace's few bytes go now and then too: a journal is
+            // deleted only once every keyspace's data in it is in tables, and
+            // meta's memtable would otherwise keep each journal alive until
+            // fjall's journal limit forces it out (a second 64 MiB journal on
+            // disk under a flood of sends). Not at every rotation: each flush
+            // costs fjall's single thread a table, whatever its size.
+            if inner.rotations.is_multiple_of(META_ROTATION_EVERY) {
+                let _ = open.meta.rotate_memtable();
+            }
             // Sends go on meanwhile: keep their window prepared.
             rotate_memtable(&open.queue, wait_for_flush, || self.prepare_window());
         }
@@ -926,7 +1122,7 @@ impl Store {
     /// moves the intake's pending hits into fjall.
     fn usable(&self, inner: &mut Inner) -> Result<()> {
         self.usable_without_moving(inner)?;
-        self.absorb(inner, None, false)
+        self.absorb(inner, None, false, true)
     }
 
     /// `usable` without moving the intake.
@@ -1016,7 +1212,7 @@ impl Store {
         let queue = self.dir.queue_path();
         let intake_files = intake::file_paths(self.dir.path());
         for path in journal_files(&queue).into_iter().chain(intake_files) {
-            let synced = std::fs::File::open(&path).and_then(|file| file.sync_data());
+            let synced = crate::os::fs::open_for_sync(&path).and_then(|file| file.sync_data());
             match synced {
                 Ok(()) => {}
                 // Replaced by a recycle of the drained store meanwhile.
@@ -1052,7 +1248,11 @@ impl Store {
         // Hits still in the intake go into fjall first; if that fails they
         // stay in the intake files for the next open.
         let absorbed = match self.usable_without_moving(&mut inner) {
-            Ok(()) => self.absorb(&mut inner, Some(deadline), false).is_ok(),
+            // Without the limits: nobody would give the dropped hits their
+            // events now; the next open trims them, with events.
+            Ok(()) => self
+                .absorb(&mut inner, Some(deadline), false, false)
+                .is_ok(),
             Err(_) => false,
         };
         if !inner.broken {
@@ -1143,10 +1343,10 @@ fn flush_memtables(keyspace: &Keyspace, deadline: std::time::Instant) -> bool {
 /// replayed as usual.
 fn empty_journals(queue: &Path) {
     for path in journal_files(queue) {
-        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
-            if file.set_len(0).is_ok() {
-                let _ = file.sync_all();
-            }
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path)
+            && file.set_len(0).is_ok()
+        {
+            let _ = file.sync_all();
         }
     }
 }
@@ -1210,7 +1410,7 @@ fn build_generation(dir: &StorageDir, intake_moved: u64) -> fjall::Result<()> {
 /// Opens the database from a background-priority thread, so fjall's own
 /// thread, which it starts here, inherits that priority.
 fn open_db(path: &Path) -> fjall::Result<Open> {
-    crate::priority::in_background(|| open_db_here(path))
+    crate::os::priority::in_background(|| open_db_here(path))
 }
 
 fn open_db_here(path: &Path) -> fjall::Result<Open> {
@@ -1359,28 +1559,10 @@ fn is_damage(e: &fjall::Error) -> bool {
     match e {
         fjall::Error::Locked => false,
         fjall::Error::Io(io) | fjall::Error::Storage(fjall::LsmError::Io(io)) => {
-            !is_resource_shortage(io)
+            !crate::os::fs::is_resource_shortage(io)
         }
         _ => true,
     }
-}
-
-fn is_resource_shortage(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::StorageFull
-            | ErrorKind::QuotaExceeded
-            | ErrorKind::OutOfMemory
-            | ErrorKind::Interrupted
-    ) {
-        return true;
-    }
-    #[cfg(unix)]
-    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
-        return true;
-    }
-    false
 }
 
 fn closed() -> Error {

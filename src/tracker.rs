@@ -188,11 +188,11 @@ impl Shared {
         }
         let Event { id, reason, .. } = event;
         let reason = erased_reason(&reason);
-        if let Some(Pending::Erased { ids, reason: r }) = state.pending.back_mut() {
-            if *r == reason {
-                ids.push_back(id);
-                return;
-            }
+        if let Some(Pending::Erased { ids, reason: r }) = state.pending.back_mut()
+            && *r == reason
+        {
+            ids.push_back(id);
+            return;
         }
         state.pending.push_back(Pending::Erased {
             ids: VecDeque::from([id]),
@@ -217,20 +217,39 @@ impl Shared {
             return Ok(0);
         };
         let (max_hits, max_bytes) = (self.config.max_queue_hits, self.config.max_queue_bytes);
-        let mut total = 0;
+        // What the worker's moves of the intake dropped (the store trims
+        // as it moves, see `Store::absorb`), oldest first.
+        let mut total = self.drop_evicted_by_moves(store);
         loop {
             let (count, bytes) = store.size_hint();
             if count <= max_hits && bytes <= max_bytes {
                 return Ok(total);
             }
             let budget = self.text_budget(&self.state.lock());
-            let evicted = store.evict_over(max_hits, max_bytes, EVICT_BATCH, budget)?;
+            let evicted = store.evict_over(max_hits, max_bytes, EVICT_BATCH, budget);
+            // The move inside came first: its hits are the older ones.
+            total += self.drop_evicted_by_moves(store);
+            let evicted = evicted?;
             let removed = evicted.len() as u64;
             total += removed;
             self.drop_removed_unlocked(evicted, QUEUE_FULL);
             if removed < EVICT_BATCH {
                 return Ok(total);
             }
+        }
+    }
+
+    fn drop_evicted_by_moves(&self, store: &Store) -> u64 {
+        let mut evicted = store.take_evicted().into_iter();
+        let mut count = 0;
+        // In batches, so a send waits at most for one batch's bookkeeping.
+        loop {
+            let batch: Vec<_> = evicted.by_ref().take(EVICT_BATCH as usize).collect();
+            if batch.is_empty() {
+                return count;
+            }
+            count += batch.len() as u64;
+            self.drop_removed_unlocked(batch, QUEUE_FULL);
         }
     }
 
@@ -317,6 +336,7 @@ impl Tracker {
                 let dir = StorageDir::open(path)?;
                 let opt_out = dir.opted_out();
                 let (store, report) = Store::open(dir, now_ms())?;
+                store.set_limits(config.max_queue_hits, config.max_queue_bytes);
                 if report.moved_aside.is_some() {
                     resets += 1;
                 }
@@ -443,19 +463,19 @@ impl Tracker {
         match state.mode {
             StorageMode::Never => {
                 let id = self.shared.allocate_id()?;
-                if state.memory.len() >= c.max_memory_hits {
-                    if let Some(old) = state.memory.pop_front() {
-                        let hit = self
-                            .shared
-                            .request_url(&old.url, old.id, old.created_ms, false);
-                        state.memory_handled = state.memory_handled.max(old.seq);
-                        self.shared.drop_later(
-                            &mut state,
-                            old.id,
-                            hit,
-                            "memory queue full (max_memory_hits)",
-                        );
-                    }
+                if state.memory.len() >= c.max_memory_hits
+                    && let Some(old) = state.memory.pop_front()
+                {
+                    let hit = self
+                        .shared
+                        .request_url(&old.url, old.id, old.created_ms, false);
+                    state.memory_handled = state.memory_handled.max(old.seq);
+                    self.shared.drop_later(
+                        &mut state,
+                        old.id,
+                        hit,
+                        "memory queue full (max_memory_hits)",
+                    );
                 }
                 state.memory_accepted += 1;
                 let seq = state.memory_accepted;
@@ -490,6 +510,16 @@ impl Tracker {
     fn store_hit(&self, url: &str, created_ms: u64) -> Result<()> {
         let store = self.store()?;
         let appended = store.append(url, created_ms)?;
+        if appended.trim_now {
+            // Only under a flood of sends far beyond what the worker can
+            // take at a full queue: the disk bound wins over this send's
+            // latency. The hit is stored either way.
+            let moved = store.move_intake_now();
+            let evicted = moved.and_then(|()| self.shared.enforce_queue_limits());
+            if let Err(e) = evicted {
+                *self.shared.stats.last_error.lock() = e.message;
+            }
+        }
         let mut state = self.shared.state.lock();
         state.store_accepted = state.store_accepted.max(appended.id);
         state.store_accepted_seq = state.store_accepted_seq.max(appended.seq);
@@ -756,10 +786,10 @@ impl Drop for Tracker {
         if let Some(store) = &self.shared.store {
             store.close_by(deadline);
         }
-        if let Some(handle) = self.worker.take() {
-            if exited {
-                let _ = handle.join();
-            }
+        if let Some(handle) = self.worker.take()
+            && exited
+        {
+            let _ = handle.join();
         }
     }
 }

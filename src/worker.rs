@@ -131,6 +131,7 @@ fn has_arrivals(shared: &Shared, state: &State, local: &Local, now: Instant) -> 
 
 fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
     !state.pending.is_empty()
+        || shared.store.as_ref().is_some_and(Store::has_evicted)
         || state.dispatch_requested > state.dispatch_done
         || (retrying(shared, state) && may_probe(state, now))
         || (local.next_expiry.is_some_and(|t| now >= t) && queued(shared) > 0)
@@ -168,12 +169,12 @@ fn wait_for_work(shared: &Shared, local: &Local) -> bool {
         let now = Instant::now();
         if state.started && has_work(shared, &state, local, now) {
             let gather_until = local.last_pass.map(|t| t + GATHER);
-            if let Some(until) = gather_until.filter(|&until| until > now) {
-                if !has_other_work(shared, &state, local, now) {
-                    // A notify (flush, dispatch, settings) ends this early.
-                    shared.wake.wait_until(&mut state, until);
-                    return !state.shutdown;
-                }
+            if let Some(until) = gather_until.filter(|&until| until > now)
+                && !has_other_work(shared, &state, local, now)
+            {
+                // A notify (flush, dispatch, settings) ends this early.
+                shared.wake.wait_until(&mut state, until);
+                return !state.shutdown;
             }
             return true;
         }
@@ -236,6 +237,16 @@ pub fn emit_pending(shared: &Shared) {
 /// Evicts what sends pushed over the queue's limits (they leave that to
 /// the worker, see `Shared::enforce_queue_limits`), then emits the events.
 fn enforce_queue_limits(shared: &Shared) {
+    // The worker's own move first: it waits for fjall's flushes as it goes
+    // and trims to the limits (see `Store::absorb`), so under a flood of
+    // sends at a full queue fjall takes what stays, at its own pace, and
+    // the rest never reaches it.
+    if let Some(store) = &shared.store
+        && store.intake_waiting()
+        && let Err(e) = store.absorb_intake()
+    {
+        note_error(shared, &e);
+    }
     match shared.enforce_queue_limits() {
         Ok(0) => {}
         Ok(_) => emit_pending(shared),
@@ -498,15 +509,13 @@ fn handle_store(shared: &Shared, local: &mut Local) {
             report_stored(shared, store, &arrivals, failure);
         }
     }
-    if dispatching {
-        if let Err(e) = store.sync() {
-            note_error(shared, &e);
-        }
+    if dispatching && let Err(e) = store.sync() {
+        note_error(shared, &e);
     }
-    if store.count() == 0 {
-        if let Err(e) = store.recycle_if_drained() {
-            note_error(shared, &e);
-        }
+    if store.count() == 0
+        && let Err(e) = store.recycle_if_drained()
+    {
+        note_error(shared, &e);
     }
     let mut state = shared.state.lock();
     state.store_handled = state.store_handled.max(upto);
@@ -710,9 +719,7 @@ fn sync_if_due(shared: &Shared) {
             _ => false,
         }
     };
-    if due {
-        if let Err(e) = store.sync() {
-            note_error(shared, &e);
-        }
+    if due && let Err(e) = store.sync() {
+        note_error(shared, &e);
     }
 }

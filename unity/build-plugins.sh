@@ -34,3 +34,11 @@ if [[ ! -f $dst.meta ]]; then
 fi
 cp "$src" "$dst"
 echo "build-unity-plugins: $src -> $dst"
+
+# Cross-built here (`make build-windows`, README "Platforms"): the Windows
+# DLL goes beside its committed import settings too.
+win=${CROSS_TARGET_DIR:-target/cross}/x86_64-pc-windows-gnu/release/offtrack.dll
+if [[ -f $win ]]; then
+    cp "$win" "$plugins/Windows/x86_64/offtrack.dll"
+    echo "build-unity-plugins: $win -> $plugins/Windows/x86_64/offtrack.dll"
+fi

@@ -9,7 +9,9 @@
 #   bash unreal/stage.sh --list             # every file staging can produce; builds nothing
 #
 # Targets: x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu,
-# x86_64-pc-windows-msvc, aarch64-apple-darwin, x86_64-apple-darwin (both:
+# x86_64-pc-windows-msvc (on Windows), x86_64-pc-windows-gnu (cross-built
+# on Linux by tests/platforms/windows.sh: the DLL and an import library
+# MSVC links), aarch64-apple-darwin, x86_64-apple-darwin (both:
 # one universal dylib), aarch64-linux-android, x86_64-linux-android,
 # aarch64-apple-ios.
 #
@@ -24,7 +26,7 @@ bin=Binaries/ThirdParty/OfftrackLibrary
 src=Source/ThirdParty/OfftrackLibrary
 all_targets=(
     x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-pc-windows-msvc
-    aarch64-apple-darwin x86_64-apple-darwin aarch64-linux-android
+    x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin aarch64-linux-android
     x86_64-linux-android aarch64-apple-ios
 )
 headers=(offtrack.h offtrack.hpp)
@@ -35,9 +37,9 @@ staged_files() {
     case $1 in
         x86_64-unknown-linux-gnu) echo "$bin/Linux/x86_64-unknown-linux-gnu/libofftrack.so" ;;
         aarch64-unknown-linux-gnu) echo "$bin/LinuxArm64/aarch64-unknown-linux-gnueabi/libofftrack.so" ;;
-        x86_64-pc-windows-msvc)
+        x86_64-pc-windows-msvc | x86_64-pc-windows-gnu)
             echo "$bin/Win64/offtrack.dll"
-            echo "$src/lib/Win64/offtrack.dll.lib"
+            echo "$src/lib/Win64/offtrack.lib"
             ;;
         aarch64-apple-darwin | x86_64-apple-darwin) echo "$bin/Mac/libofftrack.dylib" ;;
         aarch64-linux-android) echo "$bin/Android/arm64-v8a/libofftrack.so" ;;
@@ -51,6 +53,7 @@ staged_files() {
 built_files() {
     case $1 in
         *-windows-msvc) echo "offtrack.dll" "offtrack.dll.lib" ;;
+        *-windows-gnu) echo "offtrack.dll" "offtrack.lib" ;;
         *-apple-darwin) echo "libofftrack.dylib" ;;
         *-apple-ios) echo "libofftrack.a" ;;
         *) echo "libofftrack.so" ;;
@@ -125,10 +128,16 @@ for t in "${targets[@]}"; do
         link_args+=(--print native-static-libs)
     fi
 
-    echo "== cargo rustc ($t, $crate_type)"
-    # The ${a[@]+...} form keeps empty arrays working under set -u in bash 3.2 (macOS).
-    cargo rustc --release --lib --crate-type "$crate_type" ${cargo_target[@]+"${cargo_target[@]}"} \
-        --target-dir "$target_dir" -- ${link_args[@]+"${link_args[@]}"}
+    if [[ $t == x86_64-pc-windows-gnu ]]; then
+        # Cross-built with mingw (README "Platforms"), with its import library.
+        bash tests/platforms/windows.sh build
+        out_dir=${CROSS_TARGET_DIR:-$PWD/target/cross}/$t/release
+    else
+        echo "== cargo rustc ($t, $crate_type)"
+        # The ${a[@]+...} form keeps empty arrays working under set -u in bash 3.2 (macOS).
+        cargo rustc --release --lib --crate-type "$crate_type" ${cargo_target[@]+"${cargo_target[@]}"} \
+            --target-dir "$target_dir" -- ${link_args[@]+"${link_args[@]}"}
+    fi
 
     read -r -a outputs <<<"$(built_files "$t")"
     i=0

@@ -9,15 +9,15 @@
  * Build: gcc -std=c99 -Wall -Wextra -Werror -pedantic -I include \
  *        tests/c/test_offtrack.c -L target/release -lofftrack \
  *        -Wl,-rpath,$PWD/target/release -lpthread -ldl -lm
+ * (tests/c/run.sh; also for Windows with mingw-w64, run under Wine, and for
+ * aarch64, run under qemu: `make test-windows`, `make test-aarch64`).
  */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw, strdup, nanosleep, sigaction */
 
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,15 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/types.h>
+#include "platform.h"
 
 #include "offtrack.h"
 
@@ -86,47 +79,6 @@ static void section(const char *name) { printf("== %s\n", name); fflush(stdout);
 
 /* ------------------------------------------------------------------- utils */
 
-/* The wall clock in seconds as the library reads it. Not time(NULL): on
- * Linux that reads the coarse clock, up to a tick behind, so a hit made
- * just after a second began could carry a `ts` above a later time(NULL). */
-static time_t wall_seconds(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return now.tv_sec;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void on_alarm(int sig) {
-    static const char msg[] = "FAIL watchdog: test did not finish in time\n";
-    (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        /* nothing left to do */
-    }
-    _exit(3);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 /* Value of query parameter `key` in a request line or URL, copied into out. */
 static bool query_param(const char *url, const char *key, char *out, size_t cap) {
     const char *q = strchr(url, '?');
@@ -161,7 +113,7 @@ static bool parse_u64(const char *s, unsigned long long *out) {
 #define MAX_REQUESTS 64
 
 typedef struct {
-    int fd;
+    sock_t fd;
     int port;
     bool listening;
     pthread_t thread;
@@ -171,18 +123,14 @@ typedef struct {
     char *lines[MAX_REQUESTS]; /* request lines, e.g. "GET /collect?a=1 HTTP/1.1" */
 } collector;
 
-static void collector_serve_one(collector *c, int cfd) {
+static void collector_serve_one(collector *c, sock_t cfd) {
     static const char reply[] =
         "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     char buf[16384];
     size_t len = 0;
-    struct timeval tv;
-    tv.tv_sec = 2;
-    tv.tv_usec = 0;
-    setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sock_timeouts(cfd, 2);
     while (len < sizeof buf - 1) {
-        ssize_t n = recv(cfd, buf + len, sizeof buf - 1 - len, 0);
+        ssize_t_compat n = recv(cfd, buf + len, (int)(sizeof buf - 1 - len), 0);
         if (n <= 0) break;
         len += (size_t)n;
         buf[len] = '\0';
@@ -195,28 +143,24 @@ static void collector_serve_one(collector *c, int cfd) {
         pthread_mutex_lock(&c->mu);
         if (c->count < MAX_REQUESTS) c->lines[c->count++] = strdup(buf);
         pthread_mutex_unlock(&c->mu);
-        if (send(cfd, reply, sizeof reply - 1, MSG_NOSIGNAL) < 0) {
+        if (send(cfd, reply, (int)(sizeof reply - 1), MSG_NOSIGNAL) < 0) {
             /* the client went away; the request is recorded anyway */
         }
     }
-    close(cfd);
+    sock_close(cfd);
 }
 
 static void *collector_main(void *arg) {
     collector *c = arg;
     for (;;) {
-        struct pollfd p;
         bool stop;
         pthread_mutex_lock(&c->mu);
         stop = c->stop;
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
-        p.fd = c->fd;
-        p.events = POLLIN;
-        p.revents = 0;
-        if (poll(&p, 1, 50) > 0) {
-            int cfd = accept(c->fd, NULL, NULL);
-            if (cfd >= 0) collector_serve_one(c, cfd);
+        if (sock_readable(c->fd, 50)) {
+            sock_t cfd = accept(c->fd, NULL, NULL);
+            if (cfd != BAD_SOCKET) collector_serve_one(c, cfd);
         }
     }
     return NULL;
@@ -230,8 +174,8 @@ static bool collector_init(collector *c) {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (c->fd < 0) return false;
-    setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (c->fd == BAD_SOCKET) return false;
+    setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, (const char *)&one, sizeof one);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -257,7 +201,7 @@ static void collector_close(collector *c) {
         pthread_mutex_unlock(&c->mu);
         pthread_join(c->thread, NULL);
     }
-    if (c->fd >= 0) close(c->fd);
+    if (c->fd != BAD_SOCKET) sock_close(c->fd);
     for (i = 0; i < c->count; i++) free(c->lines[i]);
     pthread_mutex_destroy(&c->mu);
 }
@@ -587,7 +531,7 @@ static void test_required_mode(void) {
     char dir[PATH_MAX];
     char cfg[PATH_MAX + 512];
     char *json = NULL;
-    struct stat st;
+    unsigned dir_mode = 0;
     int32_t mode = -1;
     time_t made_from, made_to;
     uint64_t n;
@@ -610,10 +554,8 @@ static void test_required_mode(void) {
     t = create_ok(cfg);
     if (t == NULL) goto done;
 
-    memset(&st, 0, sizeof st);
-    CHECKF(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "storage dir %s not created", dir);
-    CHECKF((st.st_mode & 0777) == 0700, "storage dir mode %o, expected 700",
-           (unsigned)(st.st_mode & 0777));
+    CHECKF(dir_is_owner_only(dir, &dir_mode), "storage dir %s: not created or mode %o, expected 700",
+           dir, dir_mode);
     CHECK_RC(tracker_get_storage(t, &mode), TRACKER_OK);
     CHECK(mode == TRACKER_STORAGE_REQUIRED);
 
@@ -854,21 +796,92 @@ done:
     event_log_free(&log);
 }
 
+static bool write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    bool ok = f != NULL && fputs(text, f) >= 0;
+    if (f != NULL && fclose(f) != 0) ok = false;
+    return ok;
+}
+
+static bool path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The store on disk, as each platform must handle it (Windows cannot rename
+ * or delete open files): reopen right after destroy, a newer format
+ * refused and left untouched, fresh generations after deletes and drains,
+ * several cycles in a row. */
+static void test_store_on_disk(void) {
+    char dir[PATH_MAX];
+    char cfg[PATH_MAX + 256];
+    char file[PATH_MAX + 32];
+    char hit[1024];
+    tracker *t = NULL;
+    uint64_t deleted = 0;
+    int round, i;
+
+    section("store on disk: reopen, newer format, fresh generations");
+    store_path(dir, sizeof dir, "disk");
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoint\":\"http://127.0.0.1:9/hit\",\"storage\":\"always\","
+             "\"storage_path\":\"%s\",\"shutdown_timeout_ms\":500}",
+             dir);
+    t = create_ok(cfg);
+    if (t == NULL) return;
+    for (i = 0; i < 3; i++) {
+        snprintf(hit, sizeof hit, "k=%d", i);
+        CHECK_RC(tracker_send(t, hit), TRACKER_OK);
+    }
+    tracker_destroy(t);
+
+    /* A store written by a newer library is refused and not touched. */
+    snprintf(file, sizeof file, "%s/FORMAT", dir);
+    CHECK(write_file(file, "99\n"));
+    t = NULL;
+    CHECK_RC(tracker_create(cfg, &t), TRACKER_ERROR_STORAGE);
+    CHECKF(strstr(tracker_last_error(), "newer") != NULL, "last error: %s", tracker_last_error());
+    if (t != NULL) tracker_destroy(t);
+    CHECK(write_file(file, "2\n"));
+
+    /* Every cycle replaces the database generation (a rename of folders
+     * whose files must be closed first on Windows) and the lock is free
+     * again the moment destroy returns. */
+    for (round = 0; round < 3; round++) {
+        t = create_ok(cfg);
+        if (t == NULL) return;
+        CHECKF(offline_count(t) == (round == 0 ? 3u : 0u), "round %d: %" PRIu64 " stored", round,
+               offline_count(t));
+        for (i = 0; i < 200; i++) {
+            snprintf(hit, sizeof hit, "r=%d&i=%d&pad=%0900d", round, i, i);
+            CHECK_RC(tracker_send(t, hit), TRACKER_OK);
+        }
+        CHECK_RC(tracker_offline_delete(t, &deleted), TRACKER_OK);
+        CHECKF(deleted == (round == 0 ? 203u : 200u), "round %d: deleted %" PRIu64, round, deleted);
+        CHECK(offline_count(t) == 0);
+        CHECK_RC(tracker_send(t, "after=delete"), TRACKER_OK);
+        CHECK(offline_count(t) == 1);
+        CHECK_RC(tracker_offline_delete(t, NULL), TRACKER_OK);
+        tracker_destroy(t);
+    }
+    snprintf(file, sizeof file, "%s/queue", dir);
+    CHECK(path_exists(file));
+    snprintf(file, sizeof file, "%s/queue.old", dir);
+    CHECKF(!path_exists(file), "%s left behind", file);
+    snprintf(file, sizeof file, "%s/queue.next", dir);
+    CHECKF(!path_exists(file), "%s left behind", file);
+}
+
 int main(void) {
-    struct sigaction sa;
-    const char *tmp = getenv("TMPDIR");
-
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(WATCHDOG_SECONDS);
-
-    snprintf(g_tmp_root, sizeof g_tmp_root, "%s/offtrack-ctest-XXXXXX",
-             (tmp != NULL && tmp[0] != '\0') ? tmp : "/tmp");
-    if (mkdtemp(g_tmp_root) == NULL) {
-        perror("mkdtemp");
+    /* Line buffering is not available everywhere (Windows): flush per write. */
+    setvbuf(stdout, NULL, _IONBF, 0);
+    start_watchdog(WATCHDOG_SECONDS);
+    if (!net_init()) {
+        fprintf(stderr, "cannot start the socket library\n");
+        return 2;
+    }
+    if (!make_temp_root(g_tmp_root, sizeof g_tmp_root)) {
+        perror("temporary directory");
         return 2;
     }
 
@@ -878,6 +891,7 @@ int main(void) {
     test_never_mode_drops();
     test_required_mode();
     test_always_mode();
+    test_store_on_disk();
 
     rm_rf(g_tmp_root);
     printf("%d passed, %d failed\n", g_passed, g_failed);

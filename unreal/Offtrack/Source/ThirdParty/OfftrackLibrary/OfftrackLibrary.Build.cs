@@ -15,7 +15,9 @@ public class OfftrackLibrary : ModuleRules
 
 		if (Target.Platform == UnrealTargetPlatform.Win64)
 		{
-			PublicAdditionalLibraries.Add(PluginFile("Source/ThirdParty/OfftrackLibrary/lib/Win64/offtrack.dll.lib"));
+			// The import library of offtrack.dll (built with MSVC, or with
+			// mingw-w64 and its .def: stage.sh --target x86_64-pc-windows-gnu).
+			PublicAdditionalLibraries.Add(PluginFile("Source/ThirdParty/OfftrackLibrary/lib/Win64/offtrack.lib"));
 			// Loaded by FOfftrackModule from the plugin's binaries before first use.
 			PublicDelayLoadDLLs.Add("offtrack.dll");
 			RuntimeDependencies.Add(PluginFile("Binaries/ThirdParty/OfftrackLibrary/Win64/offtrack.dll"));

@@ -14,6 +14,11 @@
 //! writer never waits for it: past the prepared part it writes with
 //! `pwrite`. The file must never be cut below the prepared length while
 //! mapped; only this module's owner, `intake`, touches the file's length.
+//!
+//! Linux and Android only. Elsewhere `Mapping::new` refuses and the intake
+//! appends with positional writes: Apple's and Windows' file systems (APFS
+//! is copy-on-write) cannot promise that a mapped store never needs new
+//! space, and their mapping calls differ.
 
 use std::fs::File;
 use std::io;
@@ -373,6 +378,7 @@ fn rewrites_in_place(file: &File) -> io::Result<bool> {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `new` mapped; nothing uses it after.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         unsafe {
             libc::munmap(self.ptr.as_ptr().cast(), SPAN);
         }

@@ -12,6 +12,13 @@ const BACKGROUND_NICE: libc::c_int = 10;
 /// it (Linux and Android keep the nice value per thread). Best effort:
 /// elsewhere, or if the system refuses, nothing changes.
 pub fn lower_current_thread() {
+    // Apple: the utility QoS class (below the default of a game's threads);
+    // threads a thread starts inherit its class.
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: sets the calling thread's own QoS class; no memory involved.
+    unsafe {
+        libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_UTILITY, 0);
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: plain system calls on the calling thread's own id.
