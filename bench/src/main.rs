@@ -350,6 +350,24 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
     );
 }
 
+/// "p99 / p99.9 / max" of a latency summary.
+fn tail_of(l: &Lat) -> String {
+    format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max))
+}
+
+/// A row 1b line: `l` against the not-full latency of the same run.
+fn add_vs_not_full(r: &mut Report, what: String, l: &Lat, not_full: &Lat) {
+    r.add(
+        "1b",
+        what,
+        tail_of(l),
+        format!("not full: {}", tail_of(not_full)),
+        x(l.p999 as f64, not_full.p999 as f64),
+        "p99 ≤ 5 µs, p99.9 ≤ 2× not full",
+        Some(l.p99 <= 5_000 && l.p999 as f64 <= 2.0 * not_full.p999 as f64),
+    );
+}
+
 // 1b: latency with the queue at a limit, so that every send pushes the
 // oldest hit out, beside the not-full rows of the same run.
 #[allow(clippy::too_many_arguments)]
@@ -390,13 +408,7 @@ fn full_queue(
                 t.send(h).unwrap();
             }
             let _ = t.flush(Duration::from_secs(30));
-            let mut ns = Vec::with_capacity(hits.len());
-            for h in hits {
-                let s = Instant::now();
-                t.send(h).expect("send");
-                ns.push(s.elapsed().as_nanos() as u64);
-            }
-            let l = summarize(ns);
+            let l = time_sends(&t, hits);
             let stalled = l.over_1ms;
             let _ = t.flush(Duration::from_secs(30));
             let stats = t.stats_json();
@@ -414,19 +426,11 @@ fn full_queue(
                 lat_line(&l),
                 queued
             );
-            r.add(
-                "1b",
+            add_vs_not_full(
+                r,
                 format!("send at a full queue, {label}: p99 / p99.9 / max"),
-                format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max)),
-                format!(
-                    "not full: {} / {} / {}",
-                    us(not_full.p99),
-                    us(not_full.p999),
-                    us(not_full.max)
-                ),
-                x(l.p999 as f64, not_full.p999 as f64),
-                "p99 ≤ 5 µs, p99.9 ≤ 2× not full",
-                Some(l.p99 <= 5_000 && l.p999 as f64 <= 2.0 * not_full.p999 as f64),
+                &l,
+                not_full,
             );
             r.add(
                 "1b",
@@ -454,34 +458,20 @@ fn full_queue(
     // They come of age 1 s after they were sent: the timed sends start
     // just before, so the worker expires them while the sends go on.
     std::thread::sleep(Duration::from_millis(950).saturating_sub(filled.elapsed()));
-    let mut ns = Vec::with_capacity(hits.len());
-    for h in hits {
-        let s = Instant::now();
-        t.send(h).expect("send");
-        ns.push(s.elapsed().as_nanos() as u64);
-    }
+    let l = time_sends(&t, hits);
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
-    let l = summarize(ns);
     println!(
         "  {:<36} {} · over 1 ms: {}",
         "always, 50,000 hits expiring",
         lat_line(&l),
         l.over_1ms
     );
-    r.add(
-        "1b",
-        "send while 50,000 hits expire, always: p99 / p99.9 / max",
-        format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max)),
-        format!(
-            "not full: {} / {} / {}",
-            us(not_full_always.p99),
-            us(not_full_always.p999),
-            us(not_full_always.max)
-        ),
-        x(l.p999 as f64, not_full_always.p999 as f64),
-        "p99 ≤ 5 µs, p99.9 ≤ 2× not full",
-        Some(l.p99 <= 5_000 && l.p999 as f64 <= 2.0 * not_full_always.p999 as f64),
+    add_vs_not_full(
+        r,
+        "send while 50,000 hits expire, always: p99 / p99.9 / max".into(),
+        &l,
+        not_full_always,
     );
 
     // never: the in-memory queue at max_memory_hits behind a collector
@@ -496,14 +486,8 @@ fn full_queue(
     for h in warm.iter().cycle().take(2_000) {
         t.send(h).unwrap();
     }
-    let mut ns = Vec::with_capacity(hits.len());
-    for h in hits {
-        let s = Instant::now();
-        t.send(h).expect("send");
-        ns.push(s.elapsed().as_nanos() as u64);
-    }
+    let l = time_sends(&t, hits);
     drop(t);
-    let l = summarize(ns);
     let stalled = l.over_1ms;
     println!(
         "  {:<36} {} · over 1 ms: {stalled}",
@@ -513,13 +497,8 @@ fn full_queue(
     r.add(
         "1b",
         "send at a full memory queue, never, max_memory_hits 1,000: p99 / p99.9 / max",
-        format!("{} / {} / {}", us(l.p99), us(l.p999), us(l.max)),
-        format!(
-            "always, not full: {} / {} / {}",
-            us(not_full_always.p99),
-            us(not_full_always.p999),
-            us(not_full_always.max)
-        ),
+        tail_of(&l),
+        format!("always, not full: {}", tail_of(not_full_always)),
         "",
         "p99 ≤ 5 µs",
         Some(l.p99 <= 5_000),

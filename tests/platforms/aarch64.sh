@@ -11,11 +11,7 @@ source tests/platforms/cross.sh
 
 target=aarch64-unknown-linux-gnu
 apt="$CROSS_APT gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
-missing=$(cross_tools_missing aarch64-linux-gnu-gcc)
-if [[ -n $missing ]]; then
-    skipped "Linux aarch64 build and tests" "$apt" "$missing"
-    exit 0
-fi
+require_tools "Linux aarch64 build and tests" "$apt" aarch64-linux-gnu-gcc || exit 0
 
 out=$CROSS_TARGET_DIR/$target/release
 started=$SECONDS
@@ -25,11 +21,7 @@ CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 echo "aarch64: $(wc -c <"$out/libofftrack.so") bytes libofftrack.so, libofftrack.a; $((SECONDS - started)) s"
 [[ ${1:-} == build ]] && exit 0
 
-missing=$(cross_tools_missing qemu-aarch64)
-if [[ -n $missing ]]; then
-    skipped "Linux aarch64 tests under qemu" "qemu-user" "$missing"
-    exit 0
-fi
+require_tools "Linux aarch64 tests under qemu" qemu-user qemu-aarch64 || exit 0
 bin=build/aarch64
 rm -rf "$bin" && mkdir -p "$bin"
 cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -I include -I tests/c -O1)
@@ -38,18 +30,6 @@ aarch64-linux-gnu-gcc "${cflags[@]}" tests/c/test_offtrack.c -o "$bin/test_offtr
 aarch64-linux-gnu-gcc "${cflags[@]}" tests/c/kill_child.c -o "$bin/kill_child" "${ldflags[@]}"
 qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
 
-echo "== aarch64: C suite under qemu-user"
-t0=$SECONDS
-"${qemu[@]}" "$bin/test_offtrack" | tee "$bin/test_offtrack.txt"
-if ! grep -qE '^[0-9]+ passed, 0 failed$' "$bin/test_offtrack.txt"; then
-    echo "aarch64: C suite FAILED under qemu" >&2
-    exit 1
-fi
-echo "aarch64: C suite $((SECONDS - t0)) s"
-
-echo "== aarch64: kill test under qemu-user"
-t0=$SECONDS
-store=$(mktemp -d)
-trap 'rm -rf "$store"' EXIT
-python3 tests/platforms/kill_test.py "${AARCH64_KILLS:-10}" "$store/q" "${qemu[@]}" -- "$bin/kill_child"
-echo "aarch64: kill test $((SECONDS - t0)) s; all $((SECONDS - started)) s"
+run_c_suite aarch64 "$bin/test_offtrack" "${qemu[@]}"
+run_kill_test aarch64 "${AARCH64_KILLS:-10}" "$bin/kill_child" "${qemu[@]}"
+echo "aarch64: all $((SECONDS - started)) s"

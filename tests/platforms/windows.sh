@@ -13,11 +13,7 @@ source tests/platforms/cross.sh
 target=x86_64-pc-windows-gnu
 apt="$CROSS_APT gcc-mingw-w64-x86-64 wine64"
 wine=${WINE:-/usr/lib/wine/wine64}
-missing=$(cross_tools_missing x86_64-w64-mingw32-gcc x86_64-w64-mingw32-dlltool)
-if [[ -n $missing ]]; then
-    skipped "Windows build and tests" "$apt" "$missing"
-    exit 0
-fi
+require_tools "Windows build and tests" "$apt" x86_64-w64-mingw32-gcc x86_64-w64-mingw32-dlltool || exit 0
 
 out=$CROSS_TARGET_DIR/$target/release
 started=$SECONDS
@@ -33,11 +29,7 @@ x86_64-w64-mingw32-dlltool -d "$out/offtrack.def" -D offtrack.dll -m i386:x86-64
 echo "windows: $(wc -c <"$out/offtrack.dll") bytes offtrack.dll, offtrack.lib (MSVC), libofftrack.dll.a (mingw), $(($(wc -l <"$out/offtrack.def") - 2)) exports; $((SECONDS - started)) s"
 [[ ${1:-} == build ]] && exit 0
 
-missing=$(cross_tools_missing "$wine")
-if [[ -n $missing ]]; then
-    skipped "Windows tests under Wine" "wine64" "$missing"
-    exit 0
-fi
+require_tools "Windows tests under Wine" wine64 "$wine" || exit 0
 bin=build/windows
 rm -rf "$bin" && mkdir -p "$bin"
 cp "$out/offtrack.dll" "$bin/"
@@ -55,20 +47,8 @@ x86_64-w64-mingw32-gcc "${cflags[@]}" tests/c/kill_child.c -o "$bin/kill_child.e
 
 export WINEPREFIX=${WINEPREFIX:-$PWD/build/wineprefix} WINEDEBUG=-all
 mkdir -p "$WINEPREFIX"
-echo "== windows: C suite under Wine ($("$wine" --version 2>/dev/null || echo wine))"
-t0=$SECONDS
-# Windows programs end lines with CRLF.
-"$wine" "$bin/test_offtrack.exe" | tr -d '\r' | tee "$bin/test_offtrack.txt"
-if ! grep -qE '^[0-9]+ passed, 0 failed$' "$bin/test_offtrack.txt"; then
-    echo "windows: C suite FAILED under Wine" >&2
-    exit 1
-fi
-echo "windows: C suite $((SECONDS - t0)) s"
-
-echo "== windows: kill test under Wine"
-t0=$SECONDS
-store=$(mktemp -d)
-trap 'rm -rf "$store"' EXIT
-python3 tests/platforms/kill_test.py "${WINDOWS_KILLS:-10}" "$(winepath -w "$store/q" 2>/dev/null | tr '\\' '/' || echo "$store/q")" \
-    "$wine" -- "$bin/kill_child.exe"
-echo "windows: kill test $((SECONDS - t0)) s; all $((SECONDS - started)) s"
+run_c_suite windows "$bin/test_offtrack.exe" "$wine"
+# The store's path as the Windows program sees it (Z:/tmp/...).
+to_windows_path() { winepath -w "$1" | tr '\\' '/'; }
+STORE_PATH_OF=to_windows_path run_kill_test windows "${WINDOWS_KILLS:-10}" "$bin/kill_child.exe" "$wine"
+echo "windows: all $((SECONDS - started)) s"
