@@ -48,6 +48,17 @@ x86_64-w64-mingw32-gcc "${cflags[@]}" tests/c/kill_child.c -o "$bin/kill_child.e
 export WINEPREFIX=${WINEPREFIX:-$PWD/build/wineprefix} WINEDEBUG=-all
 mkdir -p "$WINEPREFIX"
 run_c_suite windows "$bin/test_offtrack.exe" "$wine"
+
+echo "== windows: Rust unit tests under Wine"
+t0=$SECONDS
+tests_exe=$(CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc cross_cargo test "$target" --no-run 2>&1 |
+    sed -n 's/.*Executable unittests src\/lib.rs (\(.*\.exe\))$/\1/p' | tail -n 1)
+[[ -n $tests_exe ]] || { echo "windows: the unit-test program was not built" >&2; exit 1; }
+cp "$bin/bcryptprimitives.dll" "$(dirname "$tests_exe")/"
+"$wine" "$tests_exe" | tr -d '\r' | tee "$bin/unit-tests.txt" | grep -E '^test result|FAILED|panicked'
+grep -qE '^test result: ok' "$bin/unit-tests.txt" || { echo "windows: Rust unit tests FAILED" >&2; exit 1; }
+echo "windows: Rust unit tests $((SECONDS - t0)) s"
+
 # The store's path as the Windows program sees it (Z:/tmp/...).
 to_windows_path() { winepath -w "$1" | tr '\\' '/'; }
 STORE_PATH_OF=to_windows_path run_kill_test windows "${WINDOWS_KILLS:-10}" "$bin/kill_child.exe" "$wine"
