@@ -33,9 +33,8 @@ fn link_with_identical_code_folding() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,--icf=all");
         return;
     }
-    let has_lld = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join("ld.lld").is_file())
-    });
+    let has_lld = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("ld.lld").is_file()));
     if has_lld {
         println!("cargo:rustc-cdylib-link-arg=-fuse-ld=lld");
         println!("cargo:rustc-cdylib-link-arg=-Wl,--icf=all");
