@@ -1159,9 +1159,7 @@ impl Store {
     /// fjall may hold while fjall flushes): may count a batch being moved
     /// twice. For the worker's decisions, taken under the state lock.
     pub fn count_hint(&self) -> u64 {
-        let fjall =
-            self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst);
-        fjall + self.intake.lock().pending.count()
+        self.size_hint().0
     }
 
     /// `count_hint` and the bytes with it: whether the queue may be over a

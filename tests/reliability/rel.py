@@ -77,6 +77,14 @@ def seed():
     return value
 
 
+def run_seeded(body, *args):
+    """Runs body(*args, rng) with a printed, replayable seed (see `seed`)."""
+    import random
+    value = seed()
+    with replayable(value):
+        return body(*args, random.Random(value))
+
+
 @contextlib.contextmanager
 def replayable(seed_value):
     """Adds the replay command to any failure inside the block."""

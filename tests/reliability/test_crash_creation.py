@@ -11,7 +11,6 @@ is moved aside and its intake's hits come back.
 Randomised: the seed is printed and OFFTRACK_SEED replays it."""
 
 import os
-import random
 import shutil
 import signal
 import stat
@@ -53,9 +52,7 @@ def _ks(records):
 
 @pytest.mark.timeout(CREATE_KILLS * 3 + 120)
 def test_kills_while_creating_stores_leave_every_directory_openable(lib, tmp_path):
-    seed = rel.seed()
-    with rel.replayable(seed):
-        _kills_while_creating(lib, tmp_path, random.Random(seed))
+    rel.run_seeded(_kills_while_creating, lib, tmp_path)
 
 
 def _kills_while_creating(lib, tmp_path, rng):
@@ -114,9 +111,7 @@ def _kills_while_creating(lib, tmp_path, rng):
 
 @pytest.mark.timeout(DRAIN_KILLS * 4 + 180)
 def test_kills_while_replacing_generations_lose_nothing(lib, collector, storage_dir):
-    seed = rel.seed()
-    with rel.replayable(seed):
-        _kills_while_replacing(lib, collector, storage_dir, random.Random(seed))
+    rel.run_seeded(_kills_while_replacing, lib, collector, storage_dir)
 
 
 def _kills_while_replacing(lib, collector, storage_dir, rng):

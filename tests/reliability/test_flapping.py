@@ -2,7 +2,6 @@
 50-200 ms: nothing lost, first arrivals in order, duplicates counted."""
 
 import os
-import random
 import time
 
 import pytest
@@ -16,9 +15,7 @@ HITS = int(os.environ.get("OFFTRACK_FLAP_HITS", "100000" if rel.SOAK else "10000
 
 @pytest.mark.timeout(900 if rel.SOAK else 300)
 def test_flapping_collector_loses_nothing_and_keeps_order(make_tracker, collector, storage_dir):
-    seed = rel.seed()
-    with rel.replayable(seed):
-        _flapping_collector(make_tracker, collector, storage_dir, random.Random(seed))
+    rel.run_seeded(_flapping_collector, make_tracker, collector, storage_dir)
 
 
 def _flapping_collector(make_tracker, collector, storage_dir, rng):

@@ -3,7 +3,6 @@ mode (collector down or flapping); every acknowledged hit must arrive after a
 restart on the same directory."""
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -68,9 +67,7 @@ def _run_child(endpoint, storage, first_k, kill_after, limit=None):
 
 @pytest.mark.timeout(KILLS * 4 + 180)
 def test_kill9_loses_no_acknowledged_hit(lib, collector, storage_dir):
-    seed = rel.seed()
-    with rel.replayable(seed):
-        _kill9_loses_no_acknowledged_hit(lib, collector, storage_dir, random.Random(seed))
+    rel.run_seeded(_kill9_loses_no_acknowledged_hit, lib, collector, storage_dir)
 
 
 def _kill9_loses_no_acknowledged_hit(lib, collector, storage_dir, rng):
@@ -144,9 +141,7 @@ def test_kill9_at_a_full_queue_keeps_exactly_the_newest(lib, collector, tmp_path
     then a reopen with the same limit: the queue holds exactly the newest
     acknowledged hits up to the limit, in order (plus, at its end, the one
     hit whose send the kill cut, if it got in)."""
-    seed = rel.seed()
-    with rel.replayable(seed):
-        _kill9_at_a_full_queue(lib, collector, tmp_path, random.Random(seed))
+    rel.run_seeded(_kill9_at_a_full_queue, lib, collector, tmp_path)
 
 
 def _kill9_at_a_full_queue(lib, collector, tmp_path, rng):
