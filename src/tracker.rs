@@ -239,7 +239,9 @@ impl Shared {
         }
     }
 
-    fn drop_evicted_by_moves(&self, store: &Store) -> u64 {
+    /// Owes the DROPPED events of the hits moves of the intake dropped for
+    /// the limits (`Store::take_evicted`).
+    pub fn drop_evicted_by_moves(&self, store: &Store) -> u64 {
         let mut evicted = store.take_evicted().into_iter();
         let mut count = 0;
         // In batches, so a send waits at most for one batch's bookkeeping.

@@ -68,11 +68,17 @@ fn finish(shared: &Shared) {
 }
 
 /// Emits the events still owed at shutdown: DROPPED for the never-mode hit
-/// in flight and those still in memory, and every queued final event.
+/// in flight and those still in memory, for stored hits a move dropped for
+/// the limits, and every queued final event.
 /// Called by the worker as it exits, or by `tracker_destroy` when the
 /// worker is stuck in a request past the shutdown timeout; every hand-over
 /// happens under the state lock, so each event is emitted exactly once.
 pub fn report_unsent(shared: &Shared) {
+    // Hits a move of the intake dropped for the queue's limits since the
+    // worker's last look: their events are owed too.
+    if let Some(store) = &shared.store {
+        shared.drop_evicted_by_moves(store);
+    }
     {
         let mut state = shared.state.lock();
         let in_flight = state.memory_in_flight.take();
