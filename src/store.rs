@@ -75,13 +75,10 @@ const INTAKE_FILE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// queue's (16 MiB written): old journals are freed well before fjall's
 /// 64 MiB journal limit would force it.
 const META_ROTATION_EVERY: u64 = 16;
-/// At a full queue, an intake file past this (or past twice the queue's
-/// bytes, if more) makes the sender move the intake itself (`Appended::trim_now`):
-/// only a flood of sends that outruns the worker gets there, and it keeps
-/// the disk bounded by the limits rather than by the flood.
-const INTAKE_BACKSTOP_BYTES: u64 = 4 * 1024 * 1024;
-/// The most the sender's backstop waits for the store's lock.
-const BACKSTOP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+/// `Appended::outrun`: the hits waiting in the active intake file are this
+/// many times the queue's limits, and the file is at least this large.
+const OUTRUN_LIMITS: u64 = 2;
+const OUTRUN_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Past this much the worker is asked to move the intake at once instead
 /// of gathering more first (see `Appended::move_soon`).
 const INTAKE_PROMPT_BYTES: u64 = 128 * 1024;
@@ -154,10 +151,10 @@ pub struct Appended {
     pub bytes: u64,
     /// The intake holds enough that the worker should move it now.
     pub move_soon: bool,
-    /// The queue is over a limit and the worker has fallen so far behind a
-    /// flood of sends that the intake passed its bound: the sender should
-    /// move it (`move_intake_now`) so the disk stays bounded.
-    pub trim_now: bool,
+    /// A flood of sends has left the worker far behind at a full queue
+    /// (`Store::outrun`): the sender should give it the CPU for a moment,
+    /// or the intake files would grow with the flood.
+    pub outrun: bool,
 }
 
 /// The durable queue of one storage directory.
@@ -190,6 +187,12 @@ struct Cut {
     trim: Option<Trim>,
     dropped: Vec<Removed>,
     keep_text: usize,
+    /// The move watches the hits sent since its batch was taken
+    /// (`newer_fill_the_queue`); set when limits apply.
+    watch_newer: bool,
+    /// The hits sent since the batch was taken fill the queue alone: the
+    /// rest of the batch is dropped unwritten.
+    doomed: bool,
 }
 
 /// How many of the hits dropped by moves keep their record (for the text
@@ -412,8 +415,10 @@ impl Store {
     }
 
     /// Inserts intake entries into fjall in one batch with the new
-    /// "moved up to" mark, except the oldest that `trim` drops (added to
-    /// `dropped`, never written to fjall). Returns the last id seen.
+    /// "moved up to" mark, except the oldest that `trim` drops and, once the
+    /// move is `doomed`, all of them (added to `dropped`, never written to
+    /// fjall). The hits written are counted in at once, so a later trim in
+    /// the same move sees them. Returns the last id seen.
     fn move_batch<'a>(
         &self,
         inner: &mut Inner,
@@ -424,17 +429,24 @@ impl Store {
         let open = inner.open.as_ref().ok_or_else(closed)?;
         let mut batch = open.db.batch();
         let (mut written, mut last) = (0, 0);
+        let (mut kept, mut kept_bytes, mut first_kept) = (0u64, 0u64, None);
         for (id, payload) in entries {
             last = id;
-            if let Some(trim) = cut.trim.as_mut() {
-                if trim.drops(Record::url_len_of(payload)) {
-                    let removed = self.dropped_entry(&mut cut.keep_text, id, payload);
-                    cut.dropped.push(removed);
-                    continue;
-                }
-                cut.trim = None;
+            let dropped = cut.doomed
+                || cut
+                    .trim
+                    .as_mut()
+                    .is_some_and(|trim| trim.drops(Record::url_len_of(payload)));
+            if dropped {
+                let removed = self.dropped_entry(&mut cut.keep_text, id, payload);
+                cut.dropped.push(removed);
+                continue;
             }
+            cut.trim = None;
             written += payload.len() as u64 + ENTRY_OVERHEAD_BYTES;
+            kept += 1;
+            kept_bytes += Record::url_len_of(payload);
+            first_kept.get_or_insert(id);
             batch.insert(&open.queue, key_of(id), payload);
         }
         let moved = inner.intake_moved.max(last);
@@ -443,8 +455,50 @@ impl Store {
             .commit()
             .map_err(|e| storage_error(self.dir.path(), "write", &e))?;
         inner.intake_moved = moved;
+        if let Some(first) = first_kept {
+            if inner.count == 0 {
+                inner.head = first;
+            }
+            inner.tail = last;
+            inner.count += kept;
+            inner.bytes += kept_bytes;
+            self.publish(inner);
+        }
         self.note_written(inner, written, wait_for_flush);
         Ok(last)
+    }
+
+    /// Whether the hits sent since the batch being moved was taken fill
+    /// the queue on their own: every hit of the batch, and everything in
+    /// fjall, is then older than what the limits keep. Under a flood of
+    /// sends at a full queue the move stops writing to fjall there, so it
+    /// keeps pace with the sends (reading the file is all that is left) and
+    /// the intake files stay within about the queue's size.
+    fn newer_fill_the_queue(&self) -> bool {
+        let intake = self.intake.lock();
+        let newer = &intake.pending;
+        newer.count() > 0
+            && (newer.count() >= self.limits.0.load(Ordering::Relaxed)
+                || newer.url_bytes() >= self.limits.1.load(Ordering::Relaxed))
+    }
+
+    /// Once the newer hits fill the queue (`newer_fill_the_queue`), drops
+    /// everything in fjall, the oldest first, and marks the move doomed.
+    fn doom_if_overtaken(&self, inner: &mut Inner, cut: &mut Cut) -> Result<()> {
+        if !cut.watch_newer || cut.doomed || !self.newer_fill_the_queue() {
+            return Ok(());
+        }
+        cut.doomed = true;
+        cut.trim = None;
+        // What the trim dropped from the batch so far is older than
+        // anything of it in fjall: its events come first.
+        self.note_evicted(std::mem::take(&mut cut.dropped));
+        if inner.count > 0 {
+            let removed = self.remove_prefix(inner, |_, _| true, u64::MAX, cut.keep_text)?;
+            cut.keep_text = cut.keep_text.saturating_sub(removed.len());
+            self.note_evicted(removed);
+        }
+        Ok(())
     }
 
     /// Moves spilled hits (ids `hits.first_id()..=hits.last_id()`) by
@@ -489,6 +543,7 @@ impl Store {
             // A long move would otherwise leave `tracker_send` without a
             // prepared window.
             self.prepare_window();
+            self.doom_if_overtaken(inner, cut)?;
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return Err(Error::storage(
                     "the store was closed before the intake was moved; it is replayed at the next open",
@@ -581,14 +636,22 @@ impl Store {
             count: count + intake.pending.count(),
             bytes: bytes + intake.pending.url_bytes(),
             move_soon: intake.pending.url_bytes() >= INTAKE_PROMPT_BYTES,
-            trim_now: (count + intake.pending.count() > self.limits.0.load(Ordering::Relaxed)
-                || bytes + intake.pending.url_bytes() > self.limits.1.load(Ordering::Relaxed))
-                && intake.files.as_ref().is_some_and(|f| {
-                    f.active_len()
-                        > INTAKE_BACKSTOP_BYTES.max(2 * self.fjall_size.1.load(Ordering::Relaxed))
-                }),
+            outrun: self.outrun(&intake.pending, intake.files.as_ref()),
         };
         Ok(appended)
+    }
+
+    /// Whether the hits waiting in the active intake file are so many that
+    /// the worker cannot be keeping up: `OUTRUN_LIMITS` times the queue's
+    /// limits, in a file past `OUTRUN_FILE_BYTES`. A move stops writing to
+    /// fjall once the newer hits fill the queue (`newer_fill_the_queue`),
+    /// so only a worker starved of CPU falls this far behind.
+    fn outrun(&self, pending: &intake::Pending, files: Option<&IntakeFiles>) -> bool {
+        let max_hits = self.limits.0.load(Ordering::Relaxed);
+        let max_bytes = self.limits.1.load(Ordering::Relaxed);
+        (pending.count() >= max_hits.saturating_mul(OUTRUN_LIMITS)
+            || pending.url_bytes() >= max_bytes.saturating_mul(OUTRUN_LIMITS))
+            && files.is_some_and(|f| f.active_len() >= OUTRUN_FILE_BYTES)
     }
 
     /// Moves the intake's hits into fjall now, waiting for fjall to flush
@@ -599,18 +662,6 @@ impl Store {
         let mut inner = self.inner.lock();
         self.usable_without_moving(&mut inner)?;
         self.absorb(&mut inner, None, true, true)
-    }
-
-    /// Moves the intake into fjall now, trimmed to the limits, without
-    /// waiting for fjall's flushes: the sender's backstop (`trim_now`).
-    pub fn move_intake_now(&self) -> Result<()> {
-        // Never behind the worker's own move (which may wait for fjall's
-        // flushes): it is emptying the intake already.
-        let Some(mut inner) = self.inner.try_lock_for(BACKSTOP_WAIT) else {
-            return Ok(());
-        };
-        self.usable_without_moving(&mut inner)?;
-        self.absorb(&mut inner, None, false, true)
     }
 
     /// Prepares the intake's mapped window ahead of the next sends (the
@@ -684,6 +735,8 @@ impl Store {
             },
             dropped: Vec::new(),
             keep_text: EVICTED_TEXT.saturating_sub(self.evicted.lock().len()),
+            watch_newer: apply_limits,
+            doomed: false,
         };
         // Marked broken while moving: if the move panics (the worker
         // survives it), the next use replays the intake files, which still
@@ -715,18 +768,14 @@ impl Store {
         };
         inner.broken = false;
         self.moves_failing.store(false, Ordering::SeqCst);
-        let dropped_bytes: u64 = cut.dropped.iter().map(|r| r.size).sum();
-        let kept = hits.count() - cut.dropped.len() as u64;
         self.note_evicted(cut.dropped);
         let first_moved = hits.first_id();
+        // `move_batch` counted in what it wrote; ids up to `last` that
+        // were dropped unwritten leave nothing between.
+        inner.tail = inner.tail.max(last);
         if inner.count == 0 {
-            // A lower bound: dropped ids below the first kept one were
-            // never written, so nothing lies between.
-            inner.head = first_moved.unwrap_or(last);
+            inner.head = inner.tail + 1;
         }
-        inner.tail = last;
-        inner.count += kept;
-        inner.bytes += hits.url_bytes().saturating_sub(dropped_bytes);
         self.publish(inner);
         self.moving_size.0.store(0, Ordering::SeqCst);
         self.moving_size.1.store(0, Ordering::SeqCst);

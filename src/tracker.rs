@@ -27,6 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// runs without the hit text, so a runaway caller cannot grow memory.
 const PENDING_FULL_EVENTS: usize = 4096;
 
+/// How long a send pauses when a flood has left the worker far behind
+/// (`Appended::outrun`).
+const OUTRUN_PAUSE: Duration = Duration::from_micros(100);
 /// Hits evicted per store batch (see `Shared::enforce_queue_limits`).
 const EVICT_BATCH: u64 = 256;
 /// The reason of a hit dropped for the queue's limits.
@@ -512,16 +515,6 @@ impl Tracker {
     fn store_hit(&self, url: &str, created_ms: u64) -> Result<()> {
         let store = self.store()?;
         let appended = store.append(url, created_ms)?;
-        if appended.trim_now {
-            // Only under a flood of sends far beyond what the worker can
-            // take at a full queue: the disk bound wins over this send's
-            // latency. The hit is stored either way.
-            let moved = store.move_intake_now();
-            let evicted = moved.and_then(|()| self.shared.enforce_queue_limits());
-            if let Err(e) = evicted {
-                *self.shared.stats.last_error.lock() = e.message;
-            }
-        }
         let mut state = self.shared.state.lock();
         state.store_accepted = state.store_accepted.max(appended.id);
         state.store_accepted_seq = state.store_accepted_seq.max(appended.seq);
@@ -535,6 +528,13 @@ impl Tracker {
         // then stays in memory and in the mapped part of its file.
         if idle || appended.move_soon {
             self.shared.wake.notify_all();
+        }
+        if appended.outrun {
+            // Only a runaway writer with a worker starved of CPU gets here
+            // (README "Queue limits"): a moment's pause per send, far under
+            // a frame, lets the worker drop the oldest hits instead of the
+            // intake growing with the flood.
+            std::thread::sleep(OUTRUN_PAUSE);
         }
         Ok(())
     }

@@ -47,6 +47,7 @@ struct Report {
 }
 
 impl Report {
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         id: &'static str,
@@ -228,12 +229,56 @@ fn url_of(endpoint: &str, hit: &str) -> String {
 }
 
 fn time_sends(t: &offtrack::Tracker, hits: &[String]) -> Lat {
+    if std::env::var_os("BENCH_SWITCHES").is_some() {
+        return time_sends_with_switches(t, hits);
+    }
     let mut ns = Vec::with_capacity(hits.len());
     for h in hits {
         let s = Instant::now();
         t.send(h).expect("send");
         ns.push(s.elapsed().as_nanos() as u64);
     }
+    summarize(ns)
+}
+
+/// `time_sends` that also tells, for each send over 1 ms, whether the
+/// thread was preempted (an involuntary context switch), blocked (a
+/// voluntary one: a lock, the disk) or busy on its CPU all along.
+/// Two `getrusage` calls per send slow the loop, so only on request
+/// (`BENCH_SWITCHES=1`), never in the table's runs.
+fn time_sends_with_switches(t: &offtrack::Tracker, hits: &[String]) -> Lat {
+    fn switches() -> (i64, i64) {
+        // SAFETY: rusage is plain integers (all-zero is valid), and
+        // getrusage only fills the struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            usage
+        };
+        (usage.ru_nivcsw, usage.ru_nvcsw)
+    }
+    let mut ns = Vec::with_capacity(hits.len());
+    let (mut preempted, mut blocked, mut busy) = (0, 0, 0);
+    for h in hits {
+        let before = switches();
+        let s = Instant::now();
+        t.send(h).expect("send");
+        let elapsed = s.elapsed().as_nanos() as u64;
+        ns.push(elapsed);
+        if elapsed > 1_000_000 {
+            let after = switches();
+            if after.0 > before.0 {
+                preempted += 1;
+            } else if after.1 > before.1 {
+                blocked += 1;
+            } else {
+                busy += 1;
+            }
+        }
+    }
+    println!(
+        "    sends over 1 ms: {preempted} preempted, {blocked} blocked, {busy} busy on the CPU"
+    );
     summarize(ns)
 }
 

@@ -91,6 +91,28 @@ def test_full_queue_evicts_on_the_worker_and_drops_each_hit_once(make_tracker, c
     assert collector.ns() == list(range(4900, 5000))
 
 
+def test_flood_at_a_full_queue_keeps_the_newest_and_drops_the_rest_in_order(make_tracker, collector, storage_dir):
+    """A flood of large hits at a full queue outruns the worker's moves into
+    the store, which then drop whole batches unwritten: still the newest
+    survive in order, and every other hit gets one DROPPED event, oldest
+    first."""
+    collector.down()
+    t = make_tracker(storage="always", storage_path=storage_dir, max_queue_hits=200)
+    total = 40_000
+    t.send_n(range(total), pad="x" * 600)
+    assert t.flush() == ot.OK
+    assert t.offline_ns() == list(range(total - 200, total))
+    events = t.recorder.wait_for(
+        lambda evs: sum(e.kind == ot.EVENT_DROPPED for e in evs) >= total - 200, timeout=30,
+        message=f"{total - 200} DROPPED events")
+    dropped = [e.id for e in events if e.kind == ot.EVENT_DROPPED]
+    assert dropped == list(range(1, total - 200 + 1)), "one DROPPED per dropped hit, oldest first"
+    collector.up()
+    assert t.dispatch() == ot.OK
+    assert t.flush() == ot.OK
+    assert collector.ns() == list(range(total - 200, total))
+
+
 def test_limit_holds_while_a_drain_is_running(make_tracker, collector, storage_dir):
     """Sends during a slow drain: the worker evicts before each request, so
     the collector never gets a hit that was over the limit when it was sent."""

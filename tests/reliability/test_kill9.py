@@ -2,6 +2,7 @@
 mode (collector down or flapping); every acknowledged hit must arrive after a
 restart on the same directory."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -44,9 +45,10 @@ class Flapper:
         self.collector.up()
 
 
-def _run_child(endpoint, storage, first_k, kill_after, limit=None):
+def _run_child(endpoint, storage, first_k, kill_after, limit=None, pad=None):
     cmd = [sys.executable, os.path.join(rel.HERE, "kill_child.py"), endpoint, str(storage), str(first_k)]
     cmd += [str(limit)] if limit else []
+    cmd += [str(pad)] if pad else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rel.child_env())
     chunks, errs = [], []
     readers = [threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True),
@@ -135,16 +137,19 @@ FULL_KILLS = int(os.environ.get("OFFTRACK_FULL_QUEUE_KILLS", "60" if rel.SOAK el
 
 
 @pytest.mark.timeout(FULL_KILLS * 4 + 60)
-def test_kill9_at_a_full_queue_keeps_exactly_the_newest(lib, collector, tmp_path):
+@pytest.mark.parametrize("pad", [None, 600], ids=["small-hits", "flood-of-large-hits"])
+def test_kill9_at_a_full_queue_keeps_exactly_the_newest(lib, collector, tmp_path, pad):
     """The queue is at max_queue_hits and every send pushes the oldest out
     (the worker evicts, README "Queue limits"); a kill at a random moment,
     then a reopen with the same limit: the queue holds exactly the newest
     acknowledged hits up to the limit, in order (plus, at its end, the one
-    hit whose send the kill cut, if it got in)."""
-    rel.run_seeded(_kill9_at_a_full_queue, lib, collector, tmp_path)
+    hit whose send the kill cut, if it got in). With large hits and no
+    pause the sends outrun the worker's moves into the store, which then
+    drop whole batches unwritten."""
+    rel.run_seeded(functools.partial(_kill9_at_a_full_queue, pad=pad), lib, collector, tmp_path)
 
 
-def _kill9_at_a_full_queue(lib, collector, tmp_path, rng):
+def _kill9_at_a_full_queue(lib, collector, tmp_path, rng, pad=None):
     limit = 300
     collector.down()
     exact = cut_send_kept = 0
@@ -153,7 +158,7 @@ def _kill9_at_a_full_queue(lib, collector, tmp_path, rng):
             storage = tmp_path / f"store{run}"
             first_k = run * 1_000_000
             rc, acked, ready, err = _run_child(collector.endpoint, storage, first_k,
-                                               rng.uniform(0.4, 1.2), limit)
+                                               rng.uniform(0.4, 1.2), limit, pad)
             assert rc == -signal.SIGKILL, f"run {run}: child ended by itself (rc={rc}):\n{err[-3000:]}"
             assert "create failed" not in err and "send " not in err, f"run {run}: {err[-3000:]}"
             assert len(acked) > limit, f"run {run}: only {len(acked)} hits before the kill"
@@ -174,5 +179,5 @@ def _kill9_at_a_full_queue(lib, collector, tmp_path, rng):
             cut_send_kept += stored == with_cut and stored != newest
     finally:
         collector.up()
-    rel.figure("kill9_full_queue", kills=FULL_KILLS, limit=limit, exactly_newest=exact,
+    rel.figure("kill9_full_queue", hits="large" if pad else "small", kills=FULL_KILLS, limit=limit, exactly_newest=exact,
                with_the_cut_send=cut_send_kept)

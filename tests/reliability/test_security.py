@@ -192,7 +192,9 @@ def test_max_queue_bytes_bounds_the_disk_footprint(lib, tmp_path):
     ("Disk bound") allows max_queue_bytes + 38 B per queued hit + the journal (at most about
     64 MiB) + "fjall's table overhead", which it does not quantify: 32 MiB is allowed for it
     here, and the footprint must stop growing (the last third of the run peaks no higher
-    than the first two thirds, give or take a memtable)."""
+    than the first two thirds, give or take a memtable). The journals are held to fjall's cap
+    rather than to the plateau: fjall deletes a journal only once every keyspace's data in it
+    is in tables, so they may keep growing towards the cap long after the rest has levelled."""
     limit = 4 << 20
     total_bytes = int(os.environ.get("OFFTRACK_DISK_BYTES", (1024 if rel.SOAK else 192) << 20))
     hit_len = 1024
@@ -228,6 +230,8 @@ def test_max_queue_bytes_bounds_the_disk_footprint(lib, tmp_path):
     bound = limit + 38 * queued + (64 << 20) + (32 << 20)
     cut = len(samples) * 2 // 3
     early, late = max(s[0] for s in samples[:cut]), max(s[0] for s in samples[cut:])
+    # Intake files and tables: what the queue's own limits must hold flat.
+    early_other, late_other = max(s[2] for s in samples[:cut]), max(s[2] for s in samples[cut:])
     mib = lambda b: round(b / 2**20, 1)  # noqa: E731
     rel.figure("disk_bound", written_mib=round(n * hit_len / 2**20), max_queue_bytes_mib=mib(limit),
                queued_bytes_mib=mib(stats["queued_bytes"]), peak_allocated_mib=mib(max(early, late)),
@@ -235,7 +239,9 @@ def test_max_queue_bytes_bounds_the_disk_footprint(lib, tmp_path):
                bound_mib=mib(bound), seconds=round(time.monotonic() - started, 1))
     assert stats["queued_bytes"] <= limit
     assert max(early, late) <= bound, f"allocated {max(early, late)} bytes > bound {bound}"
-    assert late <= early + (8 << 20), f"footprint still growing: {mib(early)} MiB then {mib(late)} MiB"
+    assert late_other <= early_other + (8 << 20), \
+        f"intake and tables still growing: {mib(early_other)} MiB then {mib(late_other)} MiB"
+    assert max(s[1] for s in samples) <= (64 + 8) << 20, "journals past fjall's cap and a memtable"
 
 
 # ------------------------------------------------------------------ purge on delete
