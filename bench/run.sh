@@ -9,7 +9,8 @@ cd "$(dirname "$0")"
 mode=""
 [ "${1:-}" = "--smoke" ] && mode="--smoke"
 
-# The library whose size is measured (7), built as the project ships it.
+# The library whose size is measured (7), built as the project ships it,
+# and the bench, a member of the same workspace (same profile and patches).
 (cd .. && cargo build --release)
 cargo build --release
 
@@ -22,7 +23,9 @@ if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ]; then
   cp ../Cargo.toml ../Cargo.lock ../build.rs ../cbindgen.toml "$src/"
   cp -r ../src ../vendor "$src/"
   sed -i -E 's/^minreq = \{ version = "3", features = \[[^]]*\] \}/minreq = { version = "3" }/' "$src/Cargo.toml"
-  sed -i '/RustlsCreateConnection/d' "$src/src/transport.rs"
+  sed -i '/RustlsCreateConnection/d' "$src/src/net/http.rs"
+  # A workspace of its own: the library's members (bench, fuzz) are not copied.
+  sed -i '/^\[workspace\]$/,/^default-members/d' "$src/Cargo.toml"
   printf '\n[workspace]\n' >>"$src/Cargo.toml"
   # If the dependency lines change shape the sed matches nothing and the
   # "HTTP only" figure would silently include TLS: skip it instead.
@@ -38,4 +41,4 @@ fi
 
 work="$PWD/target/work"
 BENCH_DIR="$work" BENCH_NOTLS_LIB="$notls_lib" \
-  ./target/release/offtrack-bench run $mode --lib-dir ../target/release | tee target/last-run.txt
+  ../target/release/offtrack-bench run $mode --lib-dir ../target/release | tee target/last-run.txt

@@ -32,10 +32,10 @@ fi
 
 echo "== fuzz: building ${targets[*]} (${triple}, sanitizer ${FUZZ_SANITIZER:-none})"
 # --target keeps the instrumentation away from build scripts and proc macros.
-RUSTFLAGS="$flags" cargo build --release --locked --quiet --target "$triple" \
+RUSTFLAGS="$flags" cargo build --profile fuzz --locked --quiet --target "$triple" \
     --target-dir "$target_dir" $(printf -- '--bin %s ' "${targets[@]}")
 
-bin_dir=$target_dir/$triple/release
+bin_dir=$target_dir/$triple/fuzz
 mkdir -p logs
 total_execs=0
 status=0

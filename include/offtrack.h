@@ -44,49 +44,58 @@
 #define TRACKER_EVENT_DROPPED 2
 
 /**
- * The call succeeded.
+ * The result of every function of the C API that can fail, returned as
+ * `int32_t` (the values are fixed by DESIGN.md).
  */
-#define TRACKER_OK 0
-
-/**
- * A required pointer argument was NULL.
- */
-#define TRACKER_ERROR_NULL_ARGUMENT 1
-
-/**
- * Bad enum value, empty/oversized hit, CR/LF/NUL in a hit, bad UTF-8, foreign origin.
- */
-#define TRACKER_ERROR_INVALID_ARGUMENT 2
-
-/**
- * Config JSON malformed, unknown key, bad value or missing key.
- */
-#define TRACKER_ERROR_CONFIG 3
-
-/**
- * Disk I/O error or unreadable store.
- */
-#define TRACKER_ERROR_STORAGE 4
-
-/**
- * The storage directory is already used by another open tracker or process.
- */
-#define TRACKER_ERROR_LOCKED 5
-
-/**
- * `tracker_flush` reached its deadline first.
- */
-#define TRACKER_ERROR_TIMEOUT 6
-
-/**
- * The tracker is shutting down.
- */
-#define TRACKER_ERROR_CLOSED 7
-
-/**
- * An internal bug was caught at the boundary.
- */
-#define TRACKER_ERROR_PANIC 8
+enum tracker_result
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The call succeeded.
+   */
+  TRACKER_OK = 0,
+  /**
+   * A required pointer argument was NULL.
+   */
+  TRACKER_ERROR_NULL_ARGUMENT = 1,
+  /**
+   * Bad enum value, empty/oversized hit, CR/LF/NUL in a hit, bad UTF-8, foreign origin.
+   */
+  TRACKER_ERROR_INVALID_ARGUMENT = 2,
+  /**
+   * Config JSON malformed, unknown key, bad value or missing key.
+   */
+  TRACKER_ERROR_CONFIG = 3,
+  /**
+   * Disk I/O error or unreadable store.
+   */
+  TRACKER_ERROR_STORAGE = 4,
+  /**
+   * The storage directory is already used by another open tracker or process.
+   */
+  TRACKER_ERROR_LOCKED = 5,
+  /**
+   * `tracker_flush` reached its deadline first.
+   */
+  TRACKER_ERROR_TIMEOUT = 6,
+  /**
+   * The tracker is shutting down.
+   */
+  TRACKER_ERROR_CLOSED = 7,
+  /**
+   * An internal bug was caught at the boundary.
+   */
+  TRACKER_ERROR_PANIC = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tracker_result tracker_result;
+#else
+typedef int32_t tracker_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
 
 /**
  * One tracker, as the C API's opaque `tracker`.

@@ -4,8 +4,8 @@
 //! Every error names the key at fault. Defaults live here and nowhere else.
 //! Nothing here opens files or sockets.
 
-use crate::request::Endpoint;
-use crate::result::{Error, Result};
+use crate::net::url::Endpoint;
+use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
@@ -170,7 +170,7 @@ impl Config {
                 unknown => {
                     return Err(Error::config(format!(
                         "unknown config key '{}'",
-                        crate::result::truncate_for_message(unknown)
+                        crate::error::truncate_for_message(unknown)
                     )));
                 }
             }
@@ -255,7 +255,7 @@ fn headers(value: &Value) -> Result<Vec<(String, String)>> {
         if !token {
             return Err(Error::config(format!(
                 "config key 'headers': '{}' is not a valid header name",
-                crate::result::truncate_for_message(name)
+                crate::error::truncate_for_message(name)
             )));
         }
         let Some(text) = value.as_str() else {
@@ -275,7 +275,7 @@ fn headers(value: &Value) -> Result<Vec<(String, String)>> {
 
 /// A config value as it may appear in a message: shortened.
 fn shown(value: &Value) -> String {
-    crate::result::truncate_for_message(&value.to_string())
+    crate::error::truncate_for_message(&value.to_string())
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -337,7 +337,7 @@ mod tests {
         ];
         for (json, key) in cases {
             let err = Config::parse(json).unwrap_err();
-            assert_eq!(err.code, crate::result::TRACKER_ERROR_CONFIG, "{json}");
+            assert_eq!(err.code, crate::error::TRACKER_ERROR_CONFIG, "{json}");
             assert!(err.message.contains(key), "{json}: {}", err.message);
         }
     }
@@ -346,11 +346,11 @@ mod tests {
     fn malformed_json() {
         assert_eq!(
             Config::parse("{").unwrap_err().code,
-            crate::result::TRACKER_ERROR_CONFIG
+            crate::error::TRACKER_ERROR_CONFIG
         );
         assert_eq!(
             Config::parse("[]").unwrap_err().code,
-            crate::result::TRACKER_ERROR_CONFIG
+            crate::error::TRACKER_ERROR_CONFIG
         );
     }
 }

@@ -2,30 +2,48 @@
 //!
 //! A C ABI library (`include/offtrack.h`) with a durable FIFO queue on fjall
 //! and one worker thread per tracker doing all network I/O. The contract is
-//! DESIGN.md; the modules, one concern each:
+//! DESIGN.md; the modules, one concern each, each depending only on those
+//! listed after it:
 //! - `ffi`: the `extern "C"` boundary (panics, pointers, last error)
-//! - `tracker`: what the caller's thread does; state shared with the worker
-//! - `worker`: delivery, retries, events, queue maintenance
-//! - `config`, `request`, `transport`: settings, URLs, one HTTP request
-//! - `store`, `record`, `storage_dir`: the durable queue and its directory
-//! - `events`, `result`: callback plumbing and result codes
-//! - `os`: what differs per system (permissions, positional writes, the
-//!   mapped intake window, thread priority); nothing else calls the OS directly
+//! - `tracker`: what the caller's thread does
+//! - `engine`: state shared with the worker, and the worker's loop
+//! - `net`: one HTTP request (`http`) and the URLs it is made of (`url`)
+//! - `queue`: the durable queue: facade, storage directory, records, the
+//!   intake files and their mapped window
+//! - `config`, `events`, `error`: settings, callback plumbing, result codes
+//! - `os`: what differs per system (permissions, positional writes, thread
+//!   priority); nothing else calls the OS directly, but for the intake's
+//!   mapped window (`queue::intake::window`)
+//!
+//! Non-goals: no network I/O on the caller's thread, no threads beyond one
+//! worker per tracker (and fjall's one), no global state besides the last
+//! error of each calling thread.
 
-pub mod config;
-pub mod events;
+// Declared in the order cbindgen lays the header out.
+mod config;
+mod events;
 pub mod ffi;
-#[doc(hidden)]
-pub mod intake;
+mod engine;
+mod error;
+mod net;
 mod os;
-pub mod record;
-pub mod request;
-pub mod result;
-pub mod storage_dir;
-pub mod store;
-pub mod tracker;
-pub mod transport;
-mod worker;
+mod queue;
+mod tracker;
 
 pub use config::{Config, StorageMode};
+pub use error::Error;
 pub use tracker::Tracker;
+
+/// Internal parts that this repository's benchmarks and fuzz targets reach
+/// (feature `internals`, off in every shipped build): not an API, nothing
+/// here is promised to stay.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::error::TRACKER_ERROR_CONFIG;
+    pub use crate::net::url::{Endpoint, build_url, normalize_hit};
+    pub use crate::queue::Store;
+    pub use crate::queue::dir::StorageDir;
+    pub use crate::queue::intake::{Pending, parse};
+    pub use crate::queue::record::Record;
+}

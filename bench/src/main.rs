@@ -910,8 +910,8 @@ fn drain(p: &Params, collector: &Collector, r: &mut Report) {
     // The queues alone: pop the head hit by hit, no network.
     let m = n.min(if p.smoke { 2_000 } else { 100_000 });
     let sdir = fresh(p, "store-pop");
-    let store = offtrack::store::Store::open(
-        offtrack::storage_dir::StorageDir::open(&sdir).unwrap(),
+    let store = offtrack::internals::Store::open(
+        offtrack::internals::StorageDir::open(&sdir).unwrap(),
         now_ms() as u64,
     )
     .unwrap()

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use offtrack::request::{Endpoint, build_url, normalize_hit};
+use offtrack::internals::{Endpoint, build_url, normalize_hit};
 
 const ENDPOINTS: [&str; 6] = [
     "http://127.0.0.1:8080/hit",

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use offtrack::intake::{Pending, parse};
+use offtrack::internals::{Pending, parse};
 
 fuzz_target!(|data: &[u8]| {
     let entries = parse(data);

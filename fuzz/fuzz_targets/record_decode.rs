@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use offtrack::record::Record;
+use offtrack::internals::Record;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&key_len, rest)) = data.split_first() else {

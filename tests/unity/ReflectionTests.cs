@@ -332,12 +332,14 @@ namespace Offtrack.MonoTests
                 new[] { "Kind", "Id", "Hit", "HttpStatus", "Reason" }.Select(f => evt.GetField(f).FieldType), "field types");
         }
 
-        [Check("enums match the header's #define values, both ways")]
+        [Check("enums match the header's constants (#define values and enumerators), both ways")]
         static void Constants()
         {
             string text = File.ReadAllText(Path.Combine(Env.Repo, "include", "offtrack.h"));
             var defines = new Dictionary<string, int>();
             foreach (Match m in Regex.Matches(text, @"(?m)^#define\s+(TRACKER_\w+)\s+(-?\d+)\s*$"))
+                defines[m.Groups[1].Value] = int.Parse(m.Groups[2].Value);
+            foreach (Match m in Regex.Matches(text, @"(?m)^\s+(TRACKER_\w+)\s*=\s*(-?\d+),?\s*$"))
                 defines[m.Groups[1].Value] = int.Parse(m.Groups[2].Value);
 
             var expected = new Dictionary<string, int>();

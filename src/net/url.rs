@@ -5,7 +5,7 @@
 //! at `tracker_send`; the stored form is the request URL without the
 //! parameters we add, which are appended each time a request is built.
 
-use crate::result::{Error, Result, truncate_for_message};
+use crate::error::{Error, Result, truncate_for_message};
 
 /// The collector's base URL, split so origins can be compared.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,9 @@
 
 use crate::config::StorageMode;
 use crate::events::TrackerEventCallback;
-use crate::result::{
-    Error, Result, TRACKER_ERROR_NULL_ARGUMENT, TRACKER_ERROR_PANIC, TRACKER_OK, result_name,
+use crate::error::{
+    Error, Result, TRACKER_ERROR_NULL_ARGUMENT, TRACKER_ERROR_PANIC, TRACKER_OK, TrackerResult,
+    UNKNOWN_RESULT_NAME,
 };
 use crate::tracker::Tracker;
 use std::cell::RefCell;
@@ -30,10 +31,10 @@ fn set_last_error(message: &str) {
 /// thread's last error message.
 fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> i32 {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => TRACKER_OK,
+        Ok(Ok(())) => TRACKER_OK.code(),
         Ok(Err(error)) => {
             set_last_error(&format!("{name}: {}", error.message));
-            error.code
+            error.code.code()
         }
         Err(panic) => {
             let detail = panic
@@ -42,7 +43,7 @@ fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> i32 {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             set_last_error(&format!("{name}: internal error (caught panic): {detail}"));
-            TRACKER_ERROR_PANIC
+            TRACKER_ERROR_PANIC.code()
         }
     }
 }
@@ -126,21 +127,9 @@ pub extern "C" fn tracker_version() -> *const c_char {
 /// "TRACKER_UNKNOWN_RESULT" for a value that is not one. The string is static.
 #[unsafe(no_mangle)]
 pub extern "C" fn tracker_result_name(result: i32) -> *const c_char {
-    static NAMES: [&CStr; 10] = [
-        c"TRACKER_OK",
-        c"TRACKER_ERROR_NULL_ARGUMENT",
-        c"TRACKER_ERROR_INVALID_ARGUMENT",
-        c"TRACKER_ERROR_CONFIG",
-        c"TRACKER_ERROR_STORAGE",
-        c"TRACKER_ERROR_LOCKED",
-        c"TRACKER_ERROR_TIMEOUT",
-        c"TRACKER_ERROR_CLOSED",
-        c"TRACKER_ERROR_PANIC",
-        c"TRACKER_UNKNOWN_RESULT",
-    ];
-    let index = usize::try_from(result).ok().filter(|&i| i < 9).unwrap_or(9);
-    debug_assert_eq!(NAMES[index].to_str().ok(), Some(result_name(result)));
-    NAMES[index].as_ptr()
+    TrackerResult::from_code(result)
+        .map_or(UNKNOWN_RESULT_NAME, TrackerResult::name)
+        .as_ptr()
 }
 
 /// This thread's message for its last failed call, "" if none. Valid until

@@ -19,7 +19,7 @@
 //! undoes whichever step a kill interrupted.
 
 use crate::os::fs::{create_private_dir, make_private, owner_only, rename, sync_dir};
-use crate::result::{Error, Result, TRACKER_ERROR_LOCKED};
+use crate::error::{Error, Result, TRACKER_ERROR_LOCKED};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

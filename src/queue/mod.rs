@@ -23,10 +23,14 @@
 //!
 //! Lock order: `inner` before `intake`. None of the methods does network I/O.
 
-use crate::intake::{self, IntakeFiles};
-use crate::record::{Record, key_of};
-use crate::result::{Error, Result};
-use crate::storage_dir::StorageDir;
+pub mod dir;
+pub mod intake;
+pub mod record;
+
+use intake::IntakeFiles;
+use crate::queue::record::{Record, key_of};
+use crate::error::{Error, Result};
+use crate::queue::dir::StorageDir;
 use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use parking_lot::Mutex;
@@ -289,7 +293,7 @@ impl Store {
             files.map();
         }
         inner.open = Some(open);
-        crate::storage_dir::restrict_permissions(&dir.queue_path());
+        crate::queue::dir::restrict_permissions(&dir.queue_path());
         Ok((
             Store {
                 dir,
@@ -1449,7 +1453,7 @@ fn build_generation(dir: &StorageDir, intake_moved: u64) -> fjall::Result<()> {
         }
         open.db.persist(PersistMode::SyncAll)?;
     }
-    crate::storage_dir::restrict_permissions(&building);
+    crate::queue::dir::restrict_permissions(&building);
     dir.finish_building()?;
     Ok(())
 }
@@ -1673,7 +1677,7 @@ mod tests {
         let path = temp_dir("lock");
         let _store = open(&path);
         let err = StorageDir::open(&path).unwrap_err();
-        assert_eq!(err.code, crate::result::TRACKER_ERROR_LOCKED);
+        assert_eq!(err.code, crate::error::TRACKER_ERROR_LOCKED);
         assert!(err.message.contains(&path.display().to_string()));
     }
 
@@ -1705,7 +1709,7 @@ mod tests {
         drop(open(&path));
         std::fs::write(path.join("FORMAT"), "99\n").unwrap();
         let err = StorageDir::open(&path).unwrap_err();
-        assert_eq!(err.code, crate::result::TRACKER_ERROR_STORAGE);
+        assert_eq!(err.code, crate::error::TRACKER_ERROR_STORAGE);
         assert!(path.join("queue").exists());
         let _ = std::fs::remove_dir_all(&path);
     }

@@ -9,11 +9,11 @@
 //! the network.
 
 use crate::config::StorageMode;
-use crate::events::Event;
-use crate::result::{Error, Result};
-use crate::store::Store;
-use crate::tracker::{Shared, State, now_ms};
-use crate::transport::Outcome;
+use crate::events::{DropReason, Event, NotAllowed};
+use crate::error::{Error, Result};
+use crate::queue::Store;
+use crate::engine::{Shared, State};
+use crate::net::Outcome;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -38,10 +38,10 @@ struct Local {
 
 /// The worker thread's body.
 pub fn run(shared: &Shared) {
-    let seed = now_ms() ^ (shared as *const Shared as u64).rotate_left(17);
+    let seed = shared.clock.now_ms() ^ (shared as *const Shared as u64).rotate_left(17);
     let mut local = Local {
         rng: seed | 1,
-        next_expiry: Some(Instant::now()),
+        next_expiry: Some(shared.clock.now()),
         last_pass: None,
         intake_retry: None,
     };
@@ -84,13 +84,13 @@ pub fn report_unsent(shared: &Shared) {
         let in_flight = state.memory_in_flight.take();
         if let Some(hit) = in_flight {
             let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
-            let reason = "tracker destroyed while the request was in flight (outcome unknown, storage mode never)";
+            let reason = DropReason::DestroyedInFlight;
             shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
         }
         let left: Vec<_> = state.memory.drain(..).collect();
         for hit in left {
             let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
-            let reason = "tracker destroyed before the hit could be sent (storage mode never)";
+            let reason = DropReason::DestroyedBeforeSent;
             shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
         }
         state.memory_handled = state.memory_accepted;
@@ -172,14 +172,14 @@ fn wait_for_work(shared: &Shared, local: &Local) -> bool {
         if state.shutdown {
             return false;
         }
-        let now = Instant::now();
+        let now = shared.clock.now();
         if state.started && has_work(shared, &state, local, now) {
             let gather_until = local.last_pass.map(|t| t + GATHER);
             if let Some(until) = gather_until.filter(|&until| until > now)
                 && !has_other_work(shared, &state, local, now)
             {
                 // A notify (flush, dispatch, settings) ends this early.
-                shared.wake.wait_until(&mut state, until);
+                shared.clock.wait_until(&shared.wake, &mut state, until);
                 return !state.shutdown;
             }
             return true;
@@ -187,7 +187,7 @@ fn wait_for_work(shared: &Shared, local: &Local) -> bool {
         state.worker_idle = true;
         match next_deadline(shared, &state, local).filter(|_| state.started) {
             Some(deadline) if deadline > now => {
-                shared.wake.wait_until(&mut state, deadline);
+                shared.clock.wait_until(&shared.wake, &mut state, deadline);
             }
             _ => shared.wake.wait(&mut state),
         }
@@ -208,7 +208,7 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
     if let Some(store) = shared
         .store
         .as_ref()
-        .filter(|_| due(local.intake_retry, Instant::now()))
+        .filter(|_| due(local.intake_retry, shared.clock.now()))
     {
         match store.absorb_intake() {
             Ok(()) => {
@@ -217,12 +217,12 @@ fn pass(shared: &Shared, local: &mut Local) -> bool {
             }
             Err(e) => {
                 note_error(shared, &e);
-                local.intake_retry = Some(Instant::now() + INTAKE_RETRY);
+                local.intake_retry = Some(shared.clock.now() + INTAKE_RETRY);
             }
         }
     }
     sync_if_due(shared);
-    local.last_pass = Some(Instant::now());
+    local.last_pass = Some(shared.clock.now());
     true
 }
 
@@ -266,16 +266,16 @@ fn expire(shared: &Shared, local: &mut Local) {
         local.next_expiry = None;
         return;
     };
-    if local.next_expiry.is_none_or(|t| Instant::now() < t) {
+    if local.next_expiry.is_none_or(|t| shared.clock.now() < t) {
         return;
     }
     loop {
-        let cutoff = now_ms().saturating_sub(max_age_ms);
+        let cutoff = shared.clock.now_ms().saturating_sub(max_age_ms);
         // Removed without the state lock, so sends go on meanwhile.
         let expired = match store.expire(cutoff, EXPIRE_BATCH) {
             Ok(expired) => {
                 let count = expired.len() as u64;
-                shared.drop_removed_unlocked(expired, "expired: older than max_age_seconds");
+                shared.drop_removed_unlocked(expired, DropReason::Expired);
                 count
             }
             Err(e) => {
@@ -290,12 +290,12 @@ fn expire(shared: &Shared, local: &mut Local) {
     }
     local.next_expiry = match store.oldest_created_ms() {
         Ok(Some(created)) => {
-            let wait = created.saturating_add(max_age_ms).saturating_sub(now_ms());
-            Some(Instant::now() + Duration::from_millis(wait))
+            let wait = created.saturating_add(max_age_ms).saturating_sub(shared.clock.now_ms());
+            Some(shared.clock.now() + Duration::from_millis(wait))
         }
         // Empty: armed again when hits arrive (see `handle_store`).
         Ok(None) => None,
-        Err(_) => Some(Instant::now() + Duration::from_secs(60)),
+        Err(_) => Some(shared.clock.now() + Duration::from_secs(60)),
     };
 }
 
@@ -321,7 +321,7 @@ fn backoff(shared: &Shared, local: &mut Local, failures: u32) -> Duration {
 /// Updates reachability and backoff after an attempt.
 fn note_outcome(shared: &Shared, local: &mut Local, outcome: &Outcome) {
     let mut state = shared.state.lock();
-    let now = Instant::now();
+    let now = shared.clock.now();
     state.probe_now = false;
     match outcome {
         Outcome::Delivered { .. } | Outcome::Rejected { .. } => {
@@ -332,7 +332,7 @@ fn note_outcome(shared: &Shared, local: &mut Local, outcome: &Outcome) {
                 shared
                     .stats
                     .last_success_ms
-                    .store(now_ms(), Ordering::Relaxed);
+                    .store(shared.clock.now_ms(), Ordering::Relaxed);
             }
         }
         Outcome::Unreachable { reason, .. } => {
@@ -385,10 +385,10 @@ fn throttle(shared: &Shared) {
     if interval == 0 {
         return;
     }
-    let deadline = Instant::now() + Duration::from_millis(interval);
+    let deadline = shared.clock.now() + Duration::from_millis(interval);
     let mut state = shared.state.lock();
     while !state.shutdown {
-        if shared.wake.wait_until(&mut state, deadline).timed_out() {
+        if shared.clock.wait_until(&shared.wake, &mut state, deadline) {
             break;
         }
     }
@@ -414,13 +414,13 @@ fn send_memory_hits(shared: &Shared, local: &mut Local) {
             let Some(hit) = state.memory.pop_front() else {
                 return;
             };
-            let now = Instant::now();
+            let now = shared.clock.now();
             let why_not = if state.host_offline {
-                "offline (tracker_set_online(false)); storage mode never keeps no hits"
+                NotAllowed::HostOffline
             } else if !due(state.paused_until, now) {
-                "collector asked to pause (Retry-After); storage mode never keeps no hits"
+                NotAllowed::Paused
             } else {
-                "offline: collector unreachable, waiting to retry; storage mode never keeps no hits"
+                NotAllowed::WaitingToRetry
             };
             let allowed = state.online && due(state.paused_until, now) && !state.host_offline
                 || may_probe(&state, now);
@@ -439,22 +439,14 @@ fn send_memory_hits(shared: &Shared, local: &mut Local) {
             match outcome {
                 Outcome::Delivered { status } => Event::sent(hit.id, url, status),
                 Outcome::Unreachable { reason, .. } | Outcome::Rejected { reason, .. } => {
-                    Event::dropped(
-                        hit.id,
-                        url,
-                        status,
-                        format!("{reason} (storage mode never)"),
-                    )
+                    Event::dropped(hit.id, url, status, DropReason::NeverModeFailed(reason))
                 }
-                Outcome::Retryable { status, .. } => Event::dropped(
-                    hit.id,
-                    url,
-                    status,
-                    format!("HTTP {status} (storage mode never: no retry)"),
-                ),
+                Outcome::Retryable { status, .. } => {
+                    Event::dropped(hit.id, url, status, DropReason::NeverModeNoRetry(status))
+                }
             }
         } else {
-            Event::dropped(hit.id, url, 0, why_not)
+            Event::dropped(hit.id, url, 0, DropReason::NeverModeNotAllowed(why_not))
         };
         {
             let mut state = shared.state.lock();
@@ -484,7 +476,7 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     };
     let (arrivals, dispatch_target, dispatching, auto) = {
         let state = shared.state.lock();
-        let now = Instant::now();
+        let now = shared.clock.now();
         let dispatching = state.dispatch_requested > state.dispatch_done;
         let auto = state.mode == StorageMode::Required && !state.opt_out && may_probe(&state, now);
         let arrivals = Arrivals {
@@ -498,7 +490,7 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     let (from, upto) = (arrivals.from, arrivals.upto);
     if upto >= from && local.next_expiry.is_none() && shared.config.max_age_seconds > 0 {
         local.next_expiry =
-            Some(Instant::now() + Duration::from_secs(shared.config.max_age_seconds.min(1 << 32)));
+            Some(shared.clock.now() + Duration::from_secs(shared.config.max_age_seconds.min(1 << 32)));
     }
     // Without an automatic attempt the arrivals' handling is complete now:
     // they are STORED before a dispatch asked for after them sends them.
@@ -590,7 +582,7 @@ fn report_stored(
 /// Why a newly arrived hit stays stored when no attempt was made for it.
 fn stored_reason(shared: &Shared) -> String {
     let state = shared.state.lock();
-    let now = Instant::now();
+    let now = shared.clock.now();
     match state.mode {
         StorageMode::Always => "storage mode always: kept until tracker_dispatch".into(),
         StorageMode::Never => {
@@ -631,9 +623,8 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
         let record = match store.head() {
             Ok(Some(Ok(record))) => record,
             Ok(Some(Err(id))) => {
-                let reason = "unreadable stored record";
                 if let Err(e) = settle(shared, store, id, || {
-                    Event::dropped(id, String::new(), 0, reason)
+                    Event::dropped(id, String::new(), 0, DropReason::UnreadableRecord)
                 }) {
                     return storage_failure(shared, local, &e);
                 }
@@ -663,7 +654,7 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
                 Event::sent(record.id, url, status)
             }),
             Outcome::Rejected { reason, .. } => settle(shared, store, record.id, || {
-                Event::dropped(record.id, url, status, reason)
+                Event::dropped(record.id, url, status, DropReason::Rejected(reason))
             }),
             Outcome::Unreachable { reason, .. } => return Some((reason, status)),
             Outcome::Retryable { .. } => {
@@ -678,10 +669,10 @@ fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(Strin
                         status,
                     ));
                 }
-                let reason = format!(
-                    "HTTP {status} after {} attempts (max_attempts)",
-                    record.attempts
-                );
+                let reason = DropReason::MaxAttempts {
+                    status,
+                    attempts: record.attempts,
+                };
                 if let Err(e) = settle(shared, store, record.id, || {
                     Event::dropped(record.id, url, status, reason)
                 }) {
@@ -718,7 +709,7 @@ fn sync_if_due(shared: &Shared) {
     let due = {
         let mut state = shared.state.lock();
         match state.unsynced_since {
-            Some(t) if Instant::now() >= t + SYNC_EVERY => {
+            Some(t) if shared.clock.now() >= t + SYNC_EVERY => {
                 state.unsynced_since = None;
                 true
             }

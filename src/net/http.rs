@@ -1,39 +1,24 @@
-//! Sending one request and classifying what came back (DESIGN.md §4).
+//! The built-in transport: sending one request through minreq and
+//! classifying what came back (DESIGN.md §4).
 //!
 //! A blocking HTTP GET through minreq, redirects not followed, the response
 //! body never read. `classify_error` is the one table that maps every error
 //! of the HTTP client to an outcome; `classify_status` does the same for
 //! status codes. Runs only on the worker thread. No queue logic here.
 
+use super::{Outcome, Transport};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// What one delivery attempt achieved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// 2xx: the collector has the hit.
-    Delivered { status: u16 },
-    /// No answer from the collector (or a 3xx, likely a captive portal):
-    /// keep the hit, do not count an attempt, go offline.
-    Unreachable { status: u16, reason: String },
-    /// 5xx, 408, 429: count an attempt; `retry_after` pauses the queue.
-    Retryable {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-    /// Any other 4xx, or a request that can never succeed: drop at once.
-    Rejected { status: u16, reason: String },
-}
 
 const MINREQ_NO_STATUS_LINE: &str = "Server did not provide a status line";
 
 /// Sends requests with the configured headers and timeout.
-pub struct Transport {
+pub struct HttpTransport {
     headers: Vec<(String, String)>,
     timeout_seconds: u64,
 }
 
-impl Transport {
-    pub fn new(configured: &[(String, String)], timeout_seconds: u64) -> Transport {
+impl HttpTransport {
+    pub fn new(configured: &[(String, String)], timeout_seconds: u64) -> HttpTransport {
         let mut headers = configured.to_vec();
         if !headers
             .iter()
@@ -44,14 +29,16 @@ impl Transport {
                 format!("offtrack/{}", env!("CARGO_PKG_VERSION")),
             ));
         }
-        Transport {
+        HttpTransport {
             headers,
             timeout_seconds,
         }
     }
+}
 
+impl Transport for HttpTransport {
     /// One GET; blocks for at most about `timeout_seconds`.
-    pub fn get(&self, url: &str) -> Outcome {
+    fn get(&self, url: &str) -> Outcome {
         let request = minreq::get(url)
             .with_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .with_timeout(self.timeout_seconds)

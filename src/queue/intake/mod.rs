@@ -11,8 +11,10 @@
 //! the first entry that does not check out (a write cut short by a crash).
 //! Only file handling lives here; what is in fjall is the store's business.
 
+pub(crate) mod window;
+
 use crate::os::fs::{owner_only, write_all_at};
-use crate::os::mapped::{Mapping, Preparation};
+use window::{Mapping, Preparation};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -436,7 +438,9 @@ impl Iterator for EntryReader {
     }
 }
 
-/// The entries of one file's bytes, up to the first that does not check out.
+/// The entries of one file's bytes, up to the first that does not check out
+/// (the fuzz target's view of replay).
+#[cfg(any(test, feature = "internals"))]
 pub fn parse(bytes: &[u8]) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut at = 0;

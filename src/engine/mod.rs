@@ -1,0 +1,371 @@
+//! The engine's shared half: what the caller's thread and the worker
+//! agree on ([`Shared`]: the config, the store, the transport, the event
+//! sink, counters, and [`State`] behind one lock), and the queue
+//! maintenance both sides run (limits, events owed for dropped hits).
+//! The worker's loop lives in `worker`; the caller's side in `tracker`,
+//! which this module never uses.
+//!
+//! Lock order: `send_gate`, then `state`, then the store's own locks
+//! (`queue`'s inner lock before its intake lock).
+
+pub mod clock;
+pub mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use crate::config::{Config, StorageMode};
+use crate::events::{DropReason, Event, EventSink};
+use crate::net::url;
+use crate::error::Result;
+use crate::queue::Store;
+use crate::net::Transport;
+use clock::Clock;
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Events queued by the caller's thread beyond this count are kept as id
+/// runs without the hit text, so a runaway caller cannot grow memory.
+const PENDING_FULL_EVENTS: usize = 4096;
+
+/// Hits evicted per store batch (see `Shared::enforce_queue_limits`).
+const EVICT_BATCH: u64 = 256;
+
+/// A never-mode hit waiting for its one attempt.
+#[derive(Clone)]
+pub struct MemoryHit {
+    pub id: u64,
+    pub url: String,
+    pub created_ms: u64,
+    pub seq: u64,
+}
+
+/// An event decided on the caller's thread, emitted by the worker.
+pub enum Pending {
+    Event(Event),
+    /// Dropped hits whose text is not kept (erased, or beyond the budget).
+    Erased {
+        ids: VecDeque<u64>,
+        reason: DropReason,
+    },
+}
+
+/// Everything the caller's thread and the worker agree on.
+pub struct State {
+    pub mode: StorageMode,
+    pub opt_out: bool,
+    pub started: bool,
+    pub shutdown: bool,
+    pub memory: VecDeque<MemoryHit>,
+    pub memory_accepted: u64,
+    pub memory_handled: u64,
+    /// Last store id whose arrival was accepted / handled by the worker.
+    pub store_accepted: u64,
+    pub store_handled: u64,
+    /// The same two, as the store's append sequence numbers.
+    pub store_accepted_seq: u64,
+    pub store_handled_seq: u64,
+    pub dispatch_requested: u64,
+    pub dispatch_done: u64,
+    pub probe_now: bool,
+    pub host_offline: bool,
+    pub online: bool,
+    pub failures: u32,
+    pub next_retry: Option<Instant>,
+    pub paused_until: Option<Instant>,
+    pub pending: VecDeque<Pending>,
+    pub unsynced_since: Option<Instant>,
+    pub exited: bool,
+    /// The never-mode hit whose request is in flight.
+    pub memory_in_flight: Option<MemoryHit>,
+    /// Final events queued in `pending` so far, and emitted so far.
+    pub events_owed: u64,
+    pub events_emitted: u64,
+    /// The worker waits with nothing to do, so the next hit must wake it.
+    /// While it works (or gathers arrivals) a send wakes nobody: waking a
+    /// thread costs a system call, more than the rest of a send.
+    pub worker_idle: bool,
+}
+
+impl State {
+    /// Takes the next owed event, one at a time.
+    pub fn pop_pending(&mut self) -> Option<Event> {
+        match self.pending.front_mut()? {
+            Pending::Erased { ids, reason } => {
+                let reason = reason.clone();
+                let id = ids.pop_front();
+                if ids.is_empty() {
+                    self.pending.pop_front();
+                }
+                id.map(|id| Event::dropped(id, String::new(), 0, reason))
+            }
+            Pending::Event(_) => match self.pending.pop_front() {
+                Some(Pending::Event(event)) => Some(event),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Counters reported by `tracker_stats`.
+#[derive(Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub stored: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub worker_restarts: AtomicU64,
+    pub store_resets: AtomicU64,
+    pub last_success_ms: AtomicU64,
+    pub last_error: Mutex<String>,
+}
+
+pub struct Shared {
+    pub config: Config,
+    pub store: Option<Store>,
+    pub transport: Box<dyn Transport>,
+    pub clock: Clock,
+    pub events: EventSink,
+    pub stats: Stats,
+    pub state: Mutex<State>,
+    /// Held shared by `send` from its opt-out check to its append, and
+    /// exclusively by `set_opt_out`.
+    pub send_gate: RwLock<()>,
+    /// Wakes the worker.
+    pub wake: Condvar,
+    /// Wakes `flush` and `destroy` when the worker makes progress.
+    pub progress: Condvar,
+    /// Hits in the store with ids up to this were stored by an earlier run.
+    pub offline_floor: u64,
+    memory_ids: AtomicU64,
+}
+
+impl Shared {
+    /// The shared half of a new tracker: `store` as opened (if the mode
+    /// stores hits), the opt-out remembered in its directory, and how many
+    /// times opening it had to start a fresh queue.
+    pub fn new(
+        config: Config,
+        store: Option<Store>,
+        transport: Box<dyn Transport>,
+        opt_out: bool,
+        resets: u64,
+    ) -> Shared {
+        let offline_floor = store.as_ref().map_or(0, Store::last_id);
+        let appended_floor = store.as_ref().map_or(0, Store::appended);
+        let state = State {
+            mode: config.storage,
+            opt_out,
+            started: false,
+            shutdown: false,
+            memory: VecDeque::new(),
+            memory_accepted: 0,
+            memory_handled: 0,
+            store_accepted: offline_floor,
+            store_handled: offline_floor,
+            store_accepted_seq: appended_floor,
+            store_handled_seq: appended_floor,
+            dispatch_requested: 0,
+            dispatch_done: 0,
+            probe_now: false,
+            host_offline: false,
+            online: true,
+            failures: 0,
+            next_retry: None,
+            paused_until: None,
+            pending: VecDeque::new(),
+            unsynced_since: None,
+            exited: false,
+            memory_in_flight: None,
+            events_owed: 0,
+            events_emitted: 0,
+            worker_idle: false,
+        };
+        let shared = Shared {
+            transport,
+            clock: Clock::default(),
+            config,
+            store,
+            events: EventSink::default(),
+            stats: Stats::default(),
+            state: Mutex::new(state),
+            send_gate: RwLock::new(()),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+            offline_floor,
+            memory_ids: AtomicU64::new(0),
+        };
+        shared.stats.store_resets.store(resets, Ordering::Relaxed);
+        shared
+    }
+
+    pub fn allocate_id(&self) -> Result<u64> {
+        match &self.store {
+            Some(store) => store.allocate_id(),
+            None => Ok(self.memory_ids.fetch_add(1, Ordering::Relaxed) + 1),
+        }
+    }
+
+    /// The request URL of a hit, with the parameters the config asks for.
+    /// `offline` tells whether the hit has been stored (for `timestamp_offline_only`).
+    pub fn request_url(&self, url: &str, id: u64, created_ms: u64, offline: bool) -> String {
+        let c = &self.config;
+        let ts = (!c.timestamp_param.is_empty() && (offline || !c.timestamp_offline_only))
+            .then_some((c.timestamp_param.as_str(), created_ms / 1000));
+        let id_param = (!c.id_param.is_empty()).then_some((c.id_param.as_str(), id));
+        url::build_url(url, ts, id_param)
+    }
+
+    /// Whether a stored hit counts as offline (it got, or will get, a STORED event).
+    pub fn is_offline(&self, state_handled: u64, id: u64) -> bool {
+        id <= self.offline_floor || id <= state_handled
+    }
+
+    /// Queues a DROPPED event decided on the caller's thread.
+    pub fn drop_later(&self, state: &mut State, id: u64, hit: String, reason: DropReason) {
+        self.owe(state, Event::dropped(id, hit, 0, reason));
+    }
+
+    /// Queues a final event (SENT or DROPPED) for the worker to emit. Called
+    /// under the state lock at the moment a hit's fate is decided, so that
+    /// `tracker_destroy` can emit what the worker could not.
+    pub fn owe(&self, state: &mut State, event: Event) {
+        let counter = if event.kind == crate::events::TRACKER_EVENT_SENT {
+            &self.stats.sent
+        } else {
+            &self.stats.dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        state.events_owed += 1;
+        self.wake.notify_all();
+        if state.pending.len() < PENDING_FULL_EVENTS
+            || event.kind == crate::events::TRACKER_EVENT_SENT
+        {
+            state.pending.push_back(Pending::Event(event));
+            return;
+        }
+        let Event {
+            id, drop_reason, ..
+        } = event;
+        let reason = drop_reason.map_or(DropReason::DetailsLeftOut, |r| r.without_details());
+        if let Some(Pending::Erased { ids, reason: r }) = state.pending.back_mut()
+            && *r == reason
+        {
+            ids.push_back(id);
+            return;
+        }
+        state.pending.push_back(Pending::Erased {
+            ids: VecDeque::from([id]),
+            reason,
+        });
+    }
+
+    /// How many more removed records may keep their text in pending events.
+    pub fn text_budget(&self, state: &State) -> usize {
+        PENDING_FULL_EVENTS.saturating_sub(state.pending.len())
+    }
+
+    /// Drops the oldest stored hits while the queue is over `max_queue_hits`
+    /// or `max_queue_bytes`, with a DROPPED event each. Run by the worker at
+    /// every pass and between requests, and by the calls that show the
+    /// queue (offline calls, stats) before they look, so the queue is never
+    /// seen over its limits; never by `tracker_send`, which would wait for
+    /// the store. In batches, each removed without the state lock and owed
+    /// under it, so a send waits at most for one batch's bookkeeping.
+    pub fn enforce_queue_limits(&self) -> Result<u64> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let (max_hits, max_bytes) = (self.config.max_queue_hits, self.config.max_queue_bytes);
+        // What the worker's moves of the intake dropped (the store trims
+        // as it moves, see `Store::absorb`), oldest first.
+        let mut total = self.drop_evicted_by_moves(store);
+        loop {
+            let (count, bytes) = store.size_hint();
+            if count <= max_hits && bytes <= max_bytes {
+                return Ok(total);
+            }
+            let budget = self.text_budget(&self.state.lock());
+            let evicted = store.evict_over(max_hits, max_bytes, EVICT_BATCH, budget);
+            // The move inside came first: its hits are the older ones.
+            total += self.drop_evicted_by_moves(store);
+            let evicted = evicted?;
+            let removed = evicted.len() as u64;
+            total += removed;
+            self.drop_removed_unlocked(evicted, DropReason::QueueFull);
+            if removed < EVICT_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Owes the DROPPED events of the hits moves of the intake dropped for
+    /// the limits (`Store::take_evicted`).
+    pub fn drop_evicted_by_moves(&self, store: &Store) -> u64 {
+        let mut evicted = store.take_evicted().into_iter();
+        let mut count = 0;
+        // In batches, so a send waits at most for one batch's bookkeeping.
+        loop {
+            let batch: Vec<_> = evicted.by_ref().take(EVICT_BATCH as usize).collect();
+            if batch.is_empty() {
+                return count;
+            }
+            count += batch.len() as u64;
+            self.drop_removed_unlocked(batch, DropReason::QueueFull);
+        }
+    }
+
+    /// `drop_removed` for a caller that does not hold the state lock: the
+    /// events are made before taking it.
+    pub fn drop_removed_unlocked(&self, removed: Vec<crate::queue::Removed>, reason: DropReason) {
+        if removed.is_empty() {
+            return;
+        }
+        let handled = self.state.lock().store_handled;
+        let events: Vec<Event> = removed
+            .into_iter()
+            .map(|r| {
+                let hit = r.record.map_or_else(String::new, |rec| {
+                    let offline = self.is_offline(handled, rec.id);
+                    self.request_url(&rec.url, rec.id, rec.created_ms, offline)
+                });
+                Event::dropped(r.id, hit, 0, reason.clone())
+            })
+            .collect();
+        let mut state = self.state.lock();
+        for event in events {
+            self.owe(&mut state, event);
+        }
+        drop(state);
+        self.wake.notify_all();
+    }
+
+    /// Queues DROPPED events for hits removed from the store on the caller's thread.
+    pub fn drop_removed(
+        &self,
+        state: &mut State,
+        removed: Vec<crate::queue::Removed>,
+        reason: DropReason,
+    ) -> u64 {
+        let count = removed.len() as u64;
+        for r in removed {
+            let hit = r.record.map_or_else(String::new, |rec| {
+                let offline = self.is_offline(state.store_handled, rec.id);
+                self.request_url(&rec.url, rec.id, rec.created_ms, offline)
+            });
+            self.drop_later(state, r.id, hit, reason.clone());
+        }
+        self.wake.notify_all();
+        count
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
