@@ -107,9 +107,10 @@ void FOfftrackModule::ShutdownModule()
 	}
 	if (Live)
 	{
-		// Unregisters the event handler, then destroys the tracker: no native
-		// callback runs after this. Other holders keep an empty Tracker whose
-		// calls fail cleanly.
+		// Destroys the tracker with its event handler still registered, so the
+		// Dropped events of the destroy reach the listeners still registered;
+		// no native callback runs after this. Other holders keep an empty
+		// Tracker whose calls fail cleanly.
 		Live->close();
 	}
 	FScopeLock Guard(&ListenersLock);
