@@ -15,6 +15,16 @@
  * itself: construction, destruction, move, close() and on_event(), which must
  * not race other calls on the same Tracker.
  *
+ * Configuration: Config writes only the keys that were set, so every other
+ * key takes the library's default (the repository README, "Configuration").
+ * The one default this header knows is the timestamp parameter's name, which
+ * the analytics mapping must avoid (Config::reserved_param_names).
+ *
+ * Destruction: the event handler stays registered through tracker_destroy,
+ * so the DROPPED events the destroy raises (never-mode hits still in memory
+ * or in flight) reach it before the destroy returns. Whatever the handler
+ * refers to must outlive the Tracker: declare it before the Tracker.
+ *
  *     offtrack::Tracker t(offtrack::Config{}
  *                             .endpoint("https://collect.example.com/hit")
  *                             .storage(offtrack::StorageMode::Required)
@@ -251,7 +261,8 @@ inline void append_json_string(std::string &out, std::string_view s) {
 /**
  * Builds the JSON configuration of tracker_create (README "Configuration").
  * Only the keys that were set are written, so the library's defaults apply to
- * the rest. Values are checked by the library, not here.
+ * the rest; a key set twice keeps the last value. Values are checked by the
+ * library, not here.
  */
 class Config {
 public:
@@ -287,6 +298,33 @@ public:
         }
         values_.emplace_back(std::string(key), std::string(json_value));
         return *this;
+    }
+
+    /** Whether the key was set; a key that was not takes the library's default. */
+    bool has(std::string_view key) const noexcept {
+        if (key == "headers" && !headers_.empty()) return true;
+        for (const auto &kv : values_) {
+            if (kv.first == key) return true;
+        }
+        return false;
+    }
+
+    /**
+     * The query parameters a tracker made from this configuration adds to
+     * every request itself, so a hit may not carry them (AnalyticsMapper
+     * renames such attributes): timestamp_param and id_param, unless empty
+     * (turned off). An unset timestamp_param is the library's default, "ts":
+     * the one library default this header has to know, because the C API
+     * cannot report a tracker's effective settings.
+     */
+    std::vector<std::string> reserved_param_names() const {
+        std::vector<std::string> names;
+        if (!has("timestamp_param")) names.emplace_back("ts");
+        for (const char *key : {"timestamp_param", "id_param"}) {
+            std::optional<std::string> name = plain_string(key);
+            if (name && !name->empty()) names.push_back(std::move(*name));
+        }
+        return names;
     }
 
     std::string to_json() const {
@@ -327,6 +365,22 @@ private:
     }
     Config &set_number(std::string_view key, std::uint64_t v) { return set_raw(key, std::to_string(v)); }
 
+    // The text of a key set to a JSON string without escapes. Parameter names
+    // the library accepts (A-Z a-z 0-9 - _ . ~) never need one; a name that
+    // does is refused by tracker_create anyway.
+    std::optional<std::string> plain_string(std::string_view key) const {
+        for (const auto &kv : values_) {
+            if (kv.first != key) continue;
+            const std::string &v = kv.second;
+            if (v.size() >= 2 && v.front() == '"' && v.back() == '"' &&
+                v.find('\\') == std::string::npos) {
+                return v.substr(1, v.size() - 2);
+            }
+            return std::nullopt;
+        }
+        return std::nullopt;
+    }
+
     std::vector<std::pair<std::string, std::string>> values_;  // in the order set
     std::map<std::string, std::string> headers_;
 };
@@ -334,10 +388,11 @@ private:
 // ---------------------------------------------------------------- tracker
 
 /**
- * An owning handle to one C tracker. Move-only; the destructor unregisters the
- * event handler (so it never runs against a dying object) and then destroys
- * the tracker, which is bounded by shutdown_timeout_ms. A moved-from or
- * closed Tracker is empty: its calls throw Error(TRACKER_ERROR_NULL_ARGUMENT).
+ * An owning handle to one C tracker. Move-only; the destructor is close():
+ * tracker_destroy (bounded by shutdown_timeout_ms) with the event handler
+ * still registered, which is freed only once tracker_destroy has returned and
+ * no callback can run any more. A moved-from or closed Tracker is empty: its
+ * calls throw Error(TRACKER_ERROR_NULL_ARGUMENT).
  */
 class Tracker {
 public:
@@ -373,18 +428,19 @@ public:
     }
 
     /**
-     * Unregisters the event handler, then tracker_destroy. Events raised by the
-     * destroy itself (never-mode hits still in memory) are not delivered; call
-     * flush() first to settle pending work. Idempotent.
+     * tracker_destroy with the event handler still registered: the DROPPED
+     * events of never-mode hits still in memory or in flight reach the
+     * handler (on the worker, or on this thread when the worker is stuck in a
+     * request) before close() returns; none comes after. Idempotent.
      */
     void close() noexcept {
         if (handle_ == nullptr) return;
-        if (sink_) {
-            // Returns only after a running callback has returned.
-            tracker_set_event_callback(handle_, nullptr, nullptr);
-        }
-        tracker_destroy(handle_);
-        handle_ = nullptr;
+        // Emptied first, so that a handler calling this Tracker during the
+        // destroy gets NULL_ARGUMENT instead of racing tracker_destroy.
+        tracker *t = std::exchange(handle_, nullptr);
+        tracker_destroy(t);
+        // Only now: the library calls back no more once tracker_destroy has
+        // returned, and until then a callback may be using the sink.
         sink_.reset();
     }
 
@@ -486,9 +542,12 @@ public:
 
     /**
      * Sets the event handler, called on the tracker's worker thread with a
-     * copy of each event; an empty function removes it. A handler that throws
-     * loses only that event (see event_handler_failures). The handler must not
-     * call flush(), close(), on_event() or destroy this Tracker.
+     * copy of each event (for the hits the destroy drops, possibly on the
+     * thread that runs close() or the destructor); an empty function removes
+     * it. A handler that throws loses only that event (see
+     * event_handler_failures). The handler must not call flush(), close(),
+     * on_event() or destroy this Tracker, and what it refers to must outlive
+     * the Tracker.
      */
     void on_event(EventHandler handler) {
         if (handle_ == nullptr) {
@@ -572,12 +631,14 @@ inline std::string encode_component(std::string_view s) {
  * Names and values are percent-encoded (encode_component). An attribute whose
  * name is taken by the mapping (event, sid, uid) or by the tracker
  * (reserved_names: its timestamp_param and id_param, which the library refuses
- * in a hit) is sent as "attr_<name>"; an attribute with an empty name is left
- * out. Not thread-safe: callers serialise access.
+ * in a hit; Config::reserved_param_names gives them, and the default is those
+ * of a configuration that sets neither) is sent as "attr_<name>"; an
+ * attribute with an empty name is left out. Not thread-safe: callers
+ * serialise access.
  */
 class AnalyticsMapper {
 public:
-    explicit AnalyticsMapper(std::vector<std::string> reserved_names = {"ts"})
+    explicit AnalyticsMapper(std::vector<std::string> reserved_names = Config().reserved_param_names())
         : reserved_(std::move(reserved_names)) {
         reserved_.emplace_back("event");
         reserved_.emplace_back("sid");

@@ -8,6 +8,9 @@
   copies those files.
 - Reflection basics UnrealHeaderTool would reject: a header with UCLASS,
   USTRUCT or UENUM includes its .generated.h last; one GENERATED_BODY per type.
+- Every library setting in UOfftrackSettings sits behind an inline
+  bOverride_ toggle, has no default value of its own, and MakeConfig passes
+  it to the library only when its toggle is on.
 - The analytics provider declares every pure virtual of IAnalyticsProvider
   (UE 5.x) and keeps the base RecordEvent/StartSession overloads visible; the
   subsystem declares the Initialize/Deinitialize overrides.
@@ -183,6 +186,45 @@ check(re.search(r"class\s+OFFTRACK_API\s+UOfftrackSettings\s*:\s*public\s+UDevel
       "UOfftrackSettings derives from UDeveloperSettings")
 config_props = re.findall(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere", settings_h)
 check(len(config_props) == len(re.findall(r"UPROPERTY\(", settings_h)), "every settings property is Config, EditAnywhere")
+
+# Library settings: each behind a bOverride_ toggle (FPostProcessSettings'
+# convention), with no default value of its own, and sent only where
+# overridden, so the library's defaults are the only ones.
+LIBRARY_SETTINGS = ["TimestampParam", "TimestampOfflineOnly", "IdParam", "RequestTimeoutSeconds", "MaxAttempts",
+                    "MaxHitBytes", "MaxQueueHits", "MaxQueueBytes", "MaxMemoryHits", "MaxAgeSeconds",
+                    "ShutdownTimeoutMs", "RetryBaseMs", "RetryMaxMs", "SendIntervalMs"]
+PROPERTY = re.compile(r"UPROPERTY\(([^;]*?)\)\s*([\w<>, ]+?)\s+(\w+)\s*(?:=\s*([^;]+))?;", re.S)
+properties = {m.group(3): (m.group(1), m.group(2).strip(), (m.group(4) or "").strip()) for m in PROPERTY.finditer(settings_h)}
+toggles = {name for name, (spec, _, _) in properties.items() if "InlineEditConditionToggle" in spec}
+conditions = {}
+for name, (spec, _, _) in properties.items():
+    m = re.search(r'EditCondition\s*=\s*"(\w+)"', spec)
+    if m:
+        conditions[m.group(1)] = name
+check(toggles == {"bOverride_" + n for n in LIBRARY_SETTINGS},
+      "UOfftrackSettings: an InlineEditConditionToggle bOverride_ flag per library setting, and no other",
+      str(sorted(toggles ^ {"bOverride_" + n for n in LIBRARY_SETTINGS})))
+NEUTRAL = {"", "0", "false", "TEXT(\"\")"}
+for setting in LIBRARY_SETTINGS:
+    flag = "bOverride_" + setting
+    spec, ftype, init = properties.get(flag, ("", "", ""))
+    check(ftype == "bool" and init == "false", f"{flag} is a bool, off by default", f"{ftype} = {init}")
+    value = conditions.get(flag)
+    check(value in (setting, "b" + setting), f"{setting}: the value is edited only while {flag} is ticked", str(value))
+    if value:
+        init = properties[value][2]
+        check(init in NEUTRAL, f"{value}: no default value of its own (the library's applies)", init)
+
+make_config = re.search(r"offtrack::Config\s+MakeConfig\([^)]*\)\s*\{(.*?)\n\}", module_cpp, re.S)
+check(make_config is not None, "OfftrackModule.cpp defines MakeConfig")
+if make_config:
+    body = make_config.group(1)
+    for setting in LIBRARY_SETTINGS:
+        key = re.sub(r"(?<!^)([A-Z])", r"_\1", setting).lower()
+        calls = re.findall(r"\.\s*" + key + r"\s*\(", body)
+        guarded = re.findall(r"if\s*\(\s*Settings\.bOverride_" + setting + r"\s*\)\s*\{\s*Config\s*\.\s*" + key + r"\s*\(", body)
+        check(len(calls) == 1 and len(guarded) == 1, f"MakeConfig sends {key} only if bOverride_{setting}",
+              f"{len(calls)} calls, {len(guarded)} guarded")
 
 subsystem_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackSubsystem.h").read_text(encoding="utf-8"))
 check(re.search(r"class\s+OFFTRACK_API\s+UOfftrackSubsystem\s*:\s*public\s+UGameInstanceSubsystem", subsystem_h) is not None,

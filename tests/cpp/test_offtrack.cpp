@@ -404,6 +404,47 @@ void test_config_json() {
     CHECK(contains(cfg.to_json(), "\"max_attempts\": 7") && !contains(cfg.to_json(), ": 5"));
     CHECK(offtrack::Config().to_json() == "{}");
     CHECK(contains(offtrack::Config().storage_path("C:\\x").to_json(), R"("C:\\x")"));
+
+    // Unset keys stay out of the JSON, so the library's defaults apply to them.
+    const auto minimal = offtrack::Config().endpoint("http://h/c");
+    CHECK(minimal.to_json() == R"({"endpoint": "http://h/c"})");
+    CHECK(minimal.has("endpoint"));
+    CHECK(!minimal.has("timestamp_param") && !minimal.has("max_attempts") && !minimal.has("headers"));
+    CHECK(offtrack::Config().header("X-A", "b").has("headers"));
+    CHECK(offtrack::Config().timestamp_param("").has("timestamp_param"));
+
+    using Names = std::vector<std::string>;
+    CHECK(offtrack::Config().reserved_param_names() == Names{"ts"});
+    CHECK(offtrack::Config().timestamp_param("t").id_param("hid").reserved_param_names() == (Names{"t", "hid"}));
+    CHECK(offtrack::Config().id_param("hid").reserved_param_names() == (Names{"ts", "hid"}));
+    CHECK(offtrack::Config().timestamp_param("").id_param("").reserved_param_names().empty());
+    CHECK(offtrack::Config().set_raw("timestamp_param", R"("when")").reserved_param_names() == Names{"when"});
+}
+
+void test_library_defaults_apply() {
+    section("keys left unset take the library's defaults");
+    Collector col;
+    CHECK(col.start());
+    // Only the endpoint: the request carries the library's own timestamp
+    // parameter, under the name Config::reserved_param_names assumes.
+    const auto cfg = offtrack::Config().endpoint(col.url());
+    const std::vector<std::string> reserved = cfg.reserved_param_names();
+    CHECK(reserved.size() == 1);
+    Tracker t(cfg);
+    CHECK(t.storage() == StorageMode::Never);
+    CHECK_OK(t.send("n=1"));
+    CHECK_OK(t.flush(kFlush));
+    CHECK(col.wait_for(1));
+    if (!reserved.empty()) CHECKM(has_param(col.line(0), reserved[0]), col.line(0));
+
+    // Set to "": the key is sent and turns the parameter off.
+    Collector col2;
+    CHECK(col2.start());
+    Tracker off(offtrack::Config().endpoint(col2.url()).timestamp_param(""));
+    CHECK_OK(off.send("n=2"));
+    CHECK_OK(off.flush(kFlush));
+    CHECK(col2.wait_for(1));
+    CHECKM(col2.line(0) == "GET /collect?n=2 HTTP/1.1", col2.line(0));
 }
 
 void test_never_mode() {
@@ -757,30 +798,67 @@ void test_move_semantics() {
     CHECK_THROWS(a.dispatch(), TRACKER_ERROR_NULL_ARGUMENT);
 }
 
-void test_handler_unregistered_before_destroy() {
-    section("the handler is unregistered before the tracker goes");
+// A never-mode tracker whose first hit is in flight and whose next two wait
+// in memory behind it when it is destroyed: tracker_destroy itself raises
+// their DROPPED events, which only a handler still registered receives.
+void destroy_round(bool explicit_close) {
     Collector col;
-    CHECK(col.reserve_port_down());
-    // Many never-mode hits in memory at destruction would each raise an event;
-    // the handler refers to a stack object that dies with this scope, so an
-    // event after the destructor would be a use-after-scope (seen by ASan).
-    for (int round = 0; round < 3; ++round) {
-        std::atomic<int> seen{0};
-        {
-            auto handler_state = std::make_unique<std::atomic<int>>(0);
-            Tracker t(base_config(col).shutdown_timeout_ms(200));
-            std::atomic<int> *state = handler_state.get();
-            t.on_event([state, &seen](const Event &) {
-                state->fetch_add(1);
-                seen.fetch_add(1);
-            });
-            for (int i = 0; i < 50; ++i) t.send("burst=" + std::to_string(i));
-            // `t` is destroyed before `handler_state` (reverse declaration order).
+    CHECK(col.start());
+    // Answers long after the destroy gave up waiting (shutdown_timeout_ms).
+    col.set_delay(1500ms);
+    // On the heap and freed right after the destroy: a callback after that
+    // would touch freed memory, which the sanitized run reports.
+    auto log = std::make_unique<EventLog>();
+    size_t before_destroy = 99;
+    size_t after_destroy = 0;
+    {
+        Tracker t(base_config(col).id_param("hid").request_timeout_seconds(10).shutdown_timeout_ms(200));
+        t.on_event(log->handler());
+        CHECK_OK(t.send("n=1"));
+        CHECK(col.wait_for(1));
+        CHECK_OK(t.send("n=2"));
+        CHECK_OK(t.send("n=3"));
+        before_destroy = log->total();
+        if (explicit_close) {
+            t.close();
+            after_destroy = log->total();
+            CHECK(!t.valid());
         }
-        const int after = seen.load();
-        std::this_thread::sleep_for(50ms);
-        CHECK(seen.load() == after);
     }
+    if (!explicit_close) after_destroy = log->total();
+    CHECKM(before_destroy == 0, std::to_string(before_destroy));
+    CHECKM(after_destroy == 3, std::to_string(after_destroy));
+
+    // The in-flight hit's id is the one the collector saw; the two behind it
+    // got the next ids, in send order.
+    const std::string first_line = col.line(0);
+    CHECKM(query_param(first_line, "n") == "1", first_line);
+    const std::uint64_t first = std::strtoull(query_param(first_line, "hid").c_str(), nullptr, 10);
+    CHECKM(first > 0, first_line);
+    const std::vector<Event> dropped = log->of(EventKind::Dropped);
+    CHECK(dropped.size() == 3);
+    CHECK(log->total() == dropped.size());
+    for (size_t i = 0; i < dropped.size(); ++i) {
+        const Event &e = dropped[i];
+        CHECKM(e.id == first + i, std::to_string(e.id));
+        CHECKM(query_param(e.hit, "n") == std::to_string(i + 1), e.hit);
+        CHECKM(query_param(e.hit, "hid") == std::to_string(e.id), e.hit);
+        CHECK(e.http_status == 0);
+        CHECKM(contains(e.reason, "destroyed"), e.reason);
+    }
+    if (!dropped.empty()) CHECKM(contains(dropped[0].reason, "in flight"), dropped[0].reason);
+
+    log.reset();
+    // Lets the hanging request finish, so a late callback would have its chance.
+    col.stop();
+    std::this_thread::sleep_for(200ms);
+    CHECK(col.count() == 1);  // no request started during the shutdown
+}
+
+void test_destroy_events_reach_handler() {
+    section("the handler stays registered through destroy and gets its DROPPED events");
+    destroy_round(false);  // the destructor
+    destroy_round(true);   // close()
 }
 
 void test_analytics_mapper() {
@@ -899,6 +977,7 @@ int main(int argc, char **argv) {
     run("test_types", test_types);
     run("test_errors", test_errors);
     run("test_config_json", test_config_json);
+    run("test_library_defaults_apply", test_library_defaults_apply);
     run("test_never_mode", test_never_mode);
     run("test_required_mode_and_order", test_required_mode_and_order);
     run("test_server_errors", test_server_errors);
@@ -906,7 +985,7 @@ int main(int argc, char **argv) {
     run("test_offline_api", test_offline_api);
     run("test_flush_timeout", test_flush_timeout);
     run("test_move_semantics", test_move_semantics);
-    run("test_handler_unregistered_before_destroy", test_handler_unregistered_before_destroy);
+    run("test_destroy_events_reach_handler", test_destroy_events_reach_handler);
     run("test_analytics_mapper", test_analytics_mapper);
 
     std::error_code ec;

@@ -146,6 +146,77 @@ namespace Offtrack.MonoTests
             }
         }
 
+        [Check("Dispose keeps the callback through tracker_destroy: the destroy's DROPPED events are raised")]
+        static void DestroyEventsAreRaised()
+        {
+            using (var collector = new Collector())
+            {
+                // Never answers while the tracker lives: n=1 is in flight at the
+                // dispose, n=2 and n=3 wait in memory behind it.
+                collector.Up();
+                collector.Hang();
+                var config = new TrackerConfig(collector.Endpoint);
+                config.IdParam = "hid";
+                config.RequestTimeoutSeconds = 10;
+                config.ShutdownTimeoutMs = 200;
+                var tracker = new Tracker(config);
+                var log = new EventLog(tracker);
+                tracker.Send("n=1");
+                var first = collector.WaitFor(1, 10000);
+                Is.Equal(1, first.Count, "n=1 reached the collector");
+                tracker.Send("n=2");
+                tracker.Send("n=3");
+                Is.Equal(0, tracker.DispatchEvents(), "events before Dispose");
+
+                tracker.Dispose();
+                // Queued by the callback while tracker_destroy ran: nothing to wait for.
+                Is.Equal(3, tracker.DispatchEvents(), "events raised after Dispose");
+                ulong id = ulong.Parse(first[0].Param("hid"));
+                Is.Seq(new[] { id, id + 1, id + 2 }, log.All.Select(e => e.Id), "ids: the in-flight hit's, then the next two");
+                Is.Seq(new[] { 1, 2, 3 }, log.All.Select(e => N(e.Hit)), "hits in send order");
+                Is.True(log.All.All(e => e.Kind == TrackerEventKind.Dropped), "all DROPPED: " + string.Join("; ", log.All));
+                Is.True(log.All.All(e => e.HttpStatus == 0 && e.Reason.Contains("destroyed")), "no status, reason says destroyed: " + string.Join("; ", log.All));
+                Is.Contains("in flight", log.All[0].Reason, "the first was in flight");
+
+                collector.Release();
+                Thread.Sleep(300);
+                Is.Equal(0, tracker.DispatchEvents(), "nothing after the hanging request ended");
+                Is.Equal(1, collector.Requests.Count, "no request started during the shutdown");
+            }
+        }
+
+        [Check("TrackerConfig writes only the keys that were set; the library's defaults apply to the rest")]
+        static void ConfigOnlySetKeys()
+        {
+            var config = new TrackerConfig("http://h/c");
+            Is.Equal("{\"endpoint\":\"http://h/c\"}", config.ToJson(), "only the endpoint");
+            config.TimestampParam = "";
+            config.MaxAttempts = 2;
+            config.Headers["X-A"] = "b";
+            Is.Equal("{\"endpoint\":\"http://h/c\",\"timestamp_param\":\"\",\"headers\":{\"X-A\":\"b\"},\"max_attempts\":2}",
+                config.ToJson(), "the keys set, \"\" included");
+
+            using (var collector = new Collector())
+            {
+                collector.Up();
+                using (var tracker = new Tracker(new TrackerConfig(collector.Endpoint)))
+                {
+                    Is.Equal(StorageMode.Never, tracker.StorageMode, "library default mode");
+                    tracker.Send("n=1");
+                    Is.True(tracker.Flush(15000), "flush");
+                    Is.True(collector.WaitFor(1, 10000).Single().Param("ts") != null, "library default timestamp parameter");
+                }
+                var off = new TrackerConfig(collector.Endpoint);
+                off.TimestampParam = "";
+                using (var tracker = new Tracker(off))
+                {
+                    tracker.Send("n=2");
+                    Is.True(tracker.Flush(15000), "flush");
+                    Is.Equal("/hit?n=2", collector.WaitFor(2, 10000).Last().Target, "timestamp turned off");
+                }
+            }
+        }
+
         [Check("always mode sends nothing until Dispatch")]
         static void AlwaysModeWaitsForDispatch()
         {

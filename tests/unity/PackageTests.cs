@@ -316,11 +316,81 @@ namespace Offtrack.MonoTests
                 bool editor = variant.EndsWith("editor", StringComparison.Ordinal);
                 Is.Equal(editor ? 1 : 0, reload.Count, variant + ": [InitializeOnLoadMethod] hook for beforeAssemblyReload");
 
-                foreach (var field in new[] { "endpoint", "storageMode", "storageFolder", "maxQueueHits", "maxQueueBytes",
-                                              "maxAgeSeconds", "dispatchOnPause", "useReachabilityHint" })
+                foreach (var field in new[] { "endpoint", "storageMode", "storageFolder", "dispatchOnPause", "useReachabilityHint" })
                 {
                     var f = type.GetField(field);
                     Is.True(f != null && f.IsPublic && !f.IsStatic, variant + ": Inspector field " + field);
+                }
+                foreach (var field in LibrarySettings)
+                {
+                    var f = type.GetField(field);
+                    Is.True(f != null && f.IsPublic && !f.IsStatic, variant + ": Inspector field " + field);
+                    string flag = "override" + char.ToUpperInvariant(field[0]) + field.Substring(1);
+                    var o = type.GetField(flag);
+                    Is.True(o != null && o.IsPublic && !o.IsStatic && o.FieldType == typeof(bool), variant + ": override box " + flag);
+                }
+            }
+        }
+
+        // The component's fields for library keys, each sent only while its override box is ticked.
+        static readonly string[] LibrarySettings =
+        {
+            "maxQueueHits", "maxQueueBytes", "maxAgeSeconds", "maxAttempts", "requestTimeoutSeconds",
+            "sendIntervalMs", "timestampParam", "idParam",
+        };
+
+        // Runs the component's config building on a component made with the
+        // stand-in (whose constructors do nothing): no other stand-in code runs.
+        [Check("component: only ticked settings reach the config; the library's defaults apply to the rest")]
+        static void LayerConfig()
+        {
+            var type = LoadLayer("linux-player").GetType("Offtrack.Unity.OfftrackTracker");
+            var build = type.GetMethod("BuildConfig", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic,
+                null, new[] { typeof(string) }, null);
+            Is.True(build != null, "OfftrackTracker.BuildConfig(string)");
+            using (var collector = new Collector())
+            {
+                collector.Up();
+                object component = Activator.CreateInstance(type);
+                type.GetField("endpoint").SetValue(component, collector.Endpoint);
+                foreach (var field in LibrarySettings)
+                {
+                    string flag = "override" + char.ToUpperInvariant(field[0]) + field.Substring(1);
+                    Is.Equal(false, (bool)type.GetField(flag).GetValue(component), flag + " starts unticked");
+                }
+
+                string dir = Env.NewDir("component");
+                var config = (TrackerConfig)build.Invoke(component, new object[] { dir });
+                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\"}",
+                    config.ToJson(), "a new component sends only its own settings");
+                using (var tracker = new Tracker(config))
+                {
+                    tracker.Send("n=1");
+                    Is.True(tracker.Flush(15000), "flush");
+                    var r = collector.WaitFor(1, 10000).Single();
+                    Is.True(r.Param("ts") != null, "the library's default timestamp parameter: " + r.Target);
+                }
+
+                // Ticked, even to a value equal to an empty default: sent.
+                type.GetField("overrideTimestampParam").SetValue(component, true);
+                type.GetField("timestampParam").SetValue(component, "");
+                type.GetField("overrideIdParam").SetValue(component, true);
+                type.GetField("idParam").SetValue(component, "hid");
+                type.GetField("overrideMaxAttempts").SetValue(component, true);
+                type.GetField("maxAttempts").SetValue(component, 2);
+                type.GetField("maxQueueHits").SetValue(component, 5L); // not ticked: not sent
+                dir = Env.NewDir("component");
+                config = (TrackerConfig)build.Invoke(component, new object[] { dir });
+                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\","
+                    + "\"timestamp_param\":\"\",\"id_param\":\"hid\",\"max_attempts\":2}",
+                    config.ToJson(), "the ticked settings are added");
+                using (var tracker = new Tracker(config))
+                {
+                    tracker.Send("n=2");
+                    Is.True(tracker.Flush(15000), "flush");
+                    var r = collector.WaitFor(2, 10000).Last();
+                    Is.True(r.Param("ts") == null, "timestamp turned off: " + r.Target);
+                    Is.True(r.Param("hid") != null, "id parameter: " + r.Target);
                 }
             }
         }

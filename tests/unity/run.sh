@@ -5,7 +5,8 @@
 #      WebGL, Android and Editor defines;
 #   2. compile check: the MonoBehaviour layer and the sample against a
 #      hand-written UnityEngine/UnityEditor stand-in (tests/unity/standin/),
-#      once per platform define set;
+#      once per platform define set (the tests only read the layer's metadata
+#      and run its config building);
 #   3. runs tests/unity/*.cs and the package's Edit Mode tests under mono,
 #      against the real library and a loopback collector.
 # Ends with the line "N passed, M failed"; exits non-zero if M > 0.
@@ -76,7 +77,7 @@ for variant in "ios-player:UNITY_IOS" "webgl-player:UNITY_WEBGL" \
         -define:"$unity_defines;${variant#*:}" -out:"$out/variants/$name/Offtrack.Core.dll" "${core_src[@]}"
 done
 
-# Compile check only: the stand-in is never shipped and nothing here runs.
+# The stand-in is never shipped; see its header for the little of it that runs.
 compile "UnityEngine/UnityEditor stand-in" \
     -target:library -warnaserror -out:"$out/layer/UnityStandIn.dll" tests/unity/standin/UnityEngine.cs
 for variant in "linux-player:UNITY_STANDALONE_LINUX" "linux-editor:UNITY_EDITOR;UNITY_STANDALONE_LINUX" \

@@ -1,8 +1,9 @@
-// COMPILE CHECK ONLY, never shipped and never run.
-// A minimal hand-written stand-in for the few UnityEngine and UnityEditor
-// types the package's MonoBehaviour layer and sample use, so mcs can compile
-// them outside Unity and a typo cannot reach users. Signatures follow Unity's
-// public API; bodies do nothing.
+// Never shipped. A minimal hand-written stand-in for the few UnityEngine and
+// UnityEditor types the package's MonoBehaviour layer and sample use, so mcs
+// can compile them outside Unity and a typo cannot reach users. Signatures
+// follow Unity's public API; bodies do nothing. The only stand-in code that
+// ever runs is the empty constructors, when PackageTests.LayerConfig makes
+// a component to read the configuration it builds.
 using System;
 
 namespace UnityEngine

@@ -268,7 +268,11 @@ namespace Offtrack
         /// <summary>
         /// Stops the tracker: the in-flight request may finish (bounded by
         /// shutdown_timeout_ms), the store is closed and its lock released.
-        /// Stored hits stay for the next run. Calling it again does nothing.
+        /// Stored hits stay for the next run. The event callback stays
+        /// registered until the native tracker is gone, so the Dropped events
+        /// of Never-mode hits still in memory or in flight are queued too:
+        /// call <see cref="DispatchEvents"/> afterwards to raise them. Calling
+        /// it again does nothing.
         /// </summary>
         public void Dispose()
         {

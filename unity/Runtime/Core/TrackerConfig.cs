@@ -5,9 +5,11 @@ using System.Text;
 namespace Offtrack
 {
     /// <summary>
-    /// The JSON configuration of tracker_create as typed properties. A null
-    /// property is left out, so the library's default applies; the library
-    /// validates every value (errors name the key).
+    /// The JSON configuration of tracker_create as typed properties. Only the
+    /// properties that were set are written: a null property (and an empty
+    /// Headers) is left out, so the library's own default applies to it (the
+    /// Offtrack README, "Configuration"; this package repeats none of them).
+    /// The library validates every value (errors name the key).
     /// </summary>
     public sealed class TrackerConfig
     {
@@ -22,7 +24,7 @@ namespace Offtrack
         /// <summary>Directory of this tracker's queue; required unless the storage mode is Never.</summary>
         public string StoragePath { get; set; }
         public StorageMode? Storage { get; set; }
-        /// <summary>Name of the creation-time parameter (default "ts"); "" turns it off.</summary>
+        /// <summary>Name of the creation-time parameter; "" turns it off.</summary>
         public string TimestampParam { get; set; }
         public bool? TimestampOfflineOnly { get; set; }
         /// <summary>If set, each request carries the hit's id under this name.</summary>

@@ -30,29 +30,49 @@ namespace Offtrack.Unity
         [Tooltip("Folder of the offline queue under Application.persistentDataPath. One open tracker per folder.")]
         public string storageFolder = "offtrack";
 
-        [Header("Limits")]
+        // Library settings: each value is sent only while its override box is
+        // ticked, so every other setting keeps the library's own default (the
+        // Offtrack README, "Configuration"); none is repeated here.
+
+        [Header("Limits (unticked: the library's default)")]
+        [Tooltip("Send Max Queue Hits instead of the library's default.")]
+        public bool overrideMaxQueueHits;
         [Tooltip("Stored hits at most; when full the oldest is dropped.")]
-        public long maxQueueHits = 100000;
+        public long maxQueueHits;
 
+        [Tooltip("Send Max Queue Bytes instead of the library's default.")]
+        public bool overrideMaxQueueBytes;
         [Tooltip("Sum of the stored hits' URL bytes at most; when full the oldest is dropped.")]
-        public long maxQueueBytes = 50L * 1024 * 1024;
+        public long maxQueueBytes;
 
+        [Tooltip("Send Max Age Seconds instead of the library's default.")]
+        public bool overrideMaxAgeSeconds;
         [Tooltip("Stored hits older than this are dropped; 0 keeps them forever.")]
-        public long maxAgeSeconds = 30L * 24 * 3600;
+        public long maxAgeSeconds;
 
+        [Tooltip("Send Max Attempts instead of the library's default.")]
+        public bool overrideMaxAttempts;
         [Tooltip("Answers 5xx/408/429 before a hit is dropped.")]
-        public int maxAttempts = 3;
+        public int maxAttempts;
 
+        [Tooltip("Send Request Timeout Seconds instead of the library's default.")]
+        public bool overrideRequestTimeoutSeconds;
         [Tooltip("Whole-request timeout in seconds (at least 1).")]
-        public int requestTimeoutSeconds = 10;
+        public int requestTimeoutSeconds;
 
+        [Tooltip("Send Send Interval Ms instead of the library's default.")]
+        public bool overrideSendIntervalMs;
         [Tooltip("Pause between two requests while the queue drains, in milliseconds.")]
-        public long sendIntervalMs = 0;
+        public long sendIntervalMs;
 
-        [Header("Request")]
+        [Header("Request (unticked: the library's default)")]
+        [Tooltip("Send Timestamp Param instead of the library's default.")]
+        public bool overrideTimestampParam;
         [Tooltip("Query parameter carrying the time each hit was made (Unix seconds); empty turns it off.")]
-        public string timestampParam = "ts";
+        public string timestampParam = "";
 
+        [Tooltip("Send Id Param instead of the library's default.")]
+        public bool overrideIdParam;
         [Tooltip("If set, each request carries the hit's id under this name, so the collector can drop duplicates.")]
         public string idParam = "";
 
@@ -180,33 +200,66 @@ namespace Offtrack.Unity
 #endif
         }
 
-        /// <summary>Disposes the tracker: the store is closed and its lock released. Stored hits stay.</summary>
+        /// <summary>
+        /// Disposes the tracker: the store is closed and its lock released. Stored hits stay.
+        /// The events still queued, and the Dropped events of the dispose itself (Never-mode
+        /// hits not yet sent), are raised before this returns.
+        /// </summary>
         public void Close()
         {
             var tracker = _tracker;
             if (tracker == null)
                 return;
             _tracker = null;
+            tracker.Dispose();
+            RaiseRemainingEvents(tracker);
             tracker.Sent -= OnSent;
             tracker.Stored -= OnStored;
             tracker.Dropped -= OnDropped;
-            tracker.Dispose();
+        }
+
+        void RaiseRemainingEvents(Tracker tracker)
+        {
+            // A throwing handler stops DispatchEvents and leaves the rest queued;
+            // each call still raises at least one event and a disposed tracker
+            // queues no more, so the loop ends.
+            while (true)
+            {
+                try
+                {
+                    if (tracker.DispatchEvents() == 0)
+                        return;
+                }
+                catch (Exception e)
+                {
+                    Debug.LogException(e, this);
+                }
+            }
         }
 
         TrackerConfig BuildConfig(string path)
         {
             var config = new TrackerConfig(endpoint);
+            // The component's own settings, always sent: its queue lives under
+            // persistentDataPath, and its mode is the one shown in the Inspector.
             config.StoragePath = path;
             config.Storage = storageMode;
-            config.TimestampParam = timestampParam ?? string.Empty;
-            if (!string.IsNullOrEmpty(idParam))
-                config.IdParam = idParam;
-            config.MaxQueueHits = maxQueueHits;
-            config.MaxQueueBytes = maxQueueBytes;
-            config.MaxAgeSeconds = maxAgeSeconds;
-            config.MaxAttempts = maxAttempts;
-            config.RequestTimeoutSeconds = requestTimeoutSeconds;
-            config.SendIntervalMs = sendIntervalMs;
+            if (overrideTimestampParam)
+                config.TimestampParam = timestampParam ?? string.Empty;
+            if (overrideIdParam)
+                config.IdParam = idParam ?? string.Empty;
+            if (overrideMaxQueueHits)
+                config.MaxQueueHits = maxQueueHits;
+            if (overrideMaxQueueBytes)
+                config.MaxQueueBytes = maxQueueBytes;
+            if (overrideMaxAgeSeconds)
+                config.MaxAgeSeconds = maxAgeSeconds;
+            if (overrideMaxAttempts)
+                config.MaxAttempts = maxAttempts;
+            if (overrideRequestTimeoutSeconds)
+                config.RequestTimeoutSeconds = requestTimeoutSeconds;
+            if (overrideSendIntervalMs)
+                config.SendIntervalMs = sendIntervalMs;
             return config;
         }
 

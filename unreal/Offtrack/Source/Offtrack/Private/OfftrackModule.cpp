@@ -43,26 +43,71 @@ offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& St
 {
 	using OfftrackConvert::ToUtf8;
 	offtrack::Config Config;
+	// The plugin's own settings, always sent.
 	Config.endpoint(ToUtf8(Settings.Endpoint))
 		.storage_path(ToUtf8(StorageDirectory))
-		.storage(OfftrackConvert::ToNative(Settings.StorageMode))
-		.timestamp_param(ToUtf8(Settings.TimestampParam))
-		.timestamp_offline_only(Settings.bTimestampOfflineOnly)
-		.id_param(ToUtf8(Settings.IdParam))
-		.request_timeout_seconds(ToCount(Settings.RequestTimeoutSeconds))
-		.max_attempts(ToCount(Settings.MaxAttempts))
-		.max_hit_bytes(ToCount(Settings.MaxHitBytes))
-		.max_queue_hits(ToCount(Settings.MaxQueueHits))
-		.max_queue_bytes(ToCount(Settings.MaxQueueBytes))
-		.max_memory_hits(ToCount(Settings.MaxMemoryHits))
-		.max_age_seconds(ToCount(Settings.MaxAgeSeconds))
-		.shutdown_timeout_ms(ToCount(Settings.ShutdownTimeoutMs))
-		.retry_base_ms(ToCount(Settings.RetryBaseMs))
-		.retry_max_ms(ToCount(Settings.RetryMaxMs))
-		.send_interval_ms(ToCount(Settings.SendIntervalMs));
+		.storage(OfftrackConvert::ToNative(Settings.StorageMode));
 	for (const TPair<FString, FString>& Header : Settings.Headers)
 	{
 		Config.header(ToUtf8(Header.Key), ToUtf8(Header.Value));
+	}
+	// Library settings only where overridden: the library's own defaults
+	// apply to the rest.
+	if (Settings.bOverride_TimestampParam)
+	{
+		Config.timestamp_param(ToUtf8(Settings.TimestampParam));
+	}
+	if (Settings.bOverride_TimestampOfflineOnly)
+	{
+		Config.timestamp_offline_only(Settings.bTimestampOfflineOnly);
+	}
+	if (Settings.bOverride_IdParam)
+	{
+		Config.id_param(ToUtf8(Settings.IdParam));
+	}
+	if (Settings.bOverride_RequestTimeoutSeconds)
+	{
+		Config.request_timeout_seconds(ToCount(Settings.RequestTimeoutSeconds));
+	}
+	if (Settings.bOverride_MaxAttempts)
+	{
+		Config.max_attempts(ToCount(Settings.MaxAttempts));
+	}
+	if (Settings.bOverride_MaxHitBytes)
+	{
+		Config.max_hit_bytes(ToCount(Settings.MaxHitBytes));
+	}
+	if (Settings.bOverride_MaxQueueHits)
+	{
+		Config.max_queue_hits(ToCount(Settings.MaxQueueHits));
+	}
+	if (Settings.bOverride_MaxQueueBytes)
+	{
+		Config.max_queue_bytes(ToCount(Settings.MaxQueueBytes));
+	}
+	if (Settings.bOverride_MaxMemoryHits)
+	{
+		Config.max_memory_hits(ToCount(Settings.MaxMemoryHits));
+	}
+	if (Settings.bOverride_MaxAgeSeconds)
+	{
+		Config.max_age_seconds(ToCount(Settings.MaxAgeSeconds));
+	}
+	if (Settings.bOverride_ShutdownTimeoutMs)
+	{
+		Config.shutdown_timeout_ms(ToCount(Settings.ShutdownTimeoutMs));
+	}
+	if (Settings.bOverride_RetryBaseMs)
+	{
+		Config.retry_base_ms(ToCount(Settings.RetryBaseMs));
+	}
+	if (Settings.bOverride_RetryMaxMs)
+	{
+		Config.retry_max_ms(ToCount(Settings.RetryMaxMs));
+	}
+	if (Settings.bOverride_SendIntervalMs)
+	{
+		Config.send_interval_ms(ToCount(Settings.SendIntervalMs));
 	}
 	return Config;
 }
@@ -107,9 +152,10 @@ void FOfftrackModule::ShutdownModule()
 	}
 	if (Live)
 	{
-		// Unregisters the event handler, then destroys the tracker: no native
-		// callback runs after this. Other holders keep an empty Tracker whose
-		// calls fail cleanly.
+		// Destroys the tracker with its event handler still registered, so the
+		// Dropped events of the destroy reach the listeners still registered;
+		// no native callback runs after this. Other holders keep an empty
+		// Tracker whose calls fail cleanly.
 		Live->close();
 	}
 	FScopeLock Guard(&ListenersLock);
@@ -173,7 +219,8 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 	IFileManager::Get().MakeDirectory(*SavedSubdirectory, true);
 	try
 	{
-		std::shared_ptr<offtrack::Tracker> Tracker = std::make_shared<offtrack::Tracker>(MakeConfig(*Settings, StorageDirectory));
+		const offtrack::Config Config = MakeConfig(*Settings, StorageDirectory);
+		std::shared_ptr<offtrack::Tracker> Tracker = std::make_shared<offtrack::Tracker>(Config);
 		// Registered before the first hit: a new tracker does no work until
 		// then, so no event is missed. Runs on the tracker's worker thread.
 		Tracker->on_event([this](const offtrack::Event& Native)
@@ -181,6 +228,7 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 			BroadcastToListeners(OfftrackConvert::FromNative(Native));
 		});
 		SharedTracker = Tracker;
+		TrackerReservedNames = Config.reserved_param_names();
 		TrackerError.Reset();
 		UE_LOG(LogOfftrack, Log, TEXT("Offtrack: sending to %s, offline queue in %s"), *Settings->Endpoint, *StorageDirectory);
 		return Tracker;
@@ -201,8 +249,8 @@ FString FOfftrackModule::GetTrackerError() const
 
 std::vector<std::string> FOfftrackModule::ReservedParamNames() const
 {
-	const UOfftrackSettings* Settings = GetDefault<UOfftrackSettings>();
-	return {OfftrackConvert::ToUtf8(Settings->TimestampParam), OfftrackConvert::ToUtf8(Settings->IdParam)};
+	FScopeLock Guard(&TrackerLock);
+	return TrackerReservedNames;
 }
 
 void FOfftrackModule::AddListener(UOfftrackSubsystem* Subsystem)

@@ -59,7 +59,11 @@ public:
 	/** Why the last AcquireTracker returned null. */
 	FString GetTrackerError() const;
 
-	/** Query parameters the tracker adds itself (timestamp, id), which hits may not carry. */
+	/**
+	 * Query parameters the tracker last made by AcquireTracker adds itself
+	 * (timestamp, id), which hits may not carry; the library's default
+	 * timestamp name where the settings do not override it.
+	 */
 	std::vector<std::string> ReservedParamNames() const;
 
 	/** Subsystems receive tracker events on the game thread while registered. */
@@ -77,6 +81,7 @@ private:
 	mutable FCriticalSection TrackerLock;
 	mutable std::weak_ptr<offtrack::Tracker> SharedTracker;
 	mutable TSharedPtr<FOfftrackAnalyticsProvider> Provider;
+	mutable std::vector<std::string> TrackerReservedNames;
 	mutable FString TrackerError;
 	mutable bool bShutDown = false;
 

@@ -10,7 +10,10 @@
  * Project Settings -> Plugins -> Offtrack, saved in Config/DefaultGame.ini under
  * [/Script/Offtrack.OfftrackSettings]. Read when the tracker is created (first
  * game instance or analytics provider); changes apply to the next tracker.
- * Values are checked by the library, which logs the offending key.
+ * Values are checked by the library, which logs the offending key. Enabled,
+ * Endpoint, Headers (when not empty), Storage Mode and Storage Directory are
+ * the plugin's own and always apply; the library settings apply only where
+ * overridden.
  */
 UCLASS(Config = Game, defaultconfig, meta = (DisplayName = "Offtrack"))
 class OFFTRACK_API UOfftrackSettings : public UDeveloperSettings
@@ -44,59 +47,106 @@ public:
 	UPROPERTY(Config, EditAnywhere, Category = "Storage")
 	bool bDispatchOnEnterBackground = true;
 
+	// Library settings. Each is sent only while its bOverride_ box is ticked
+	// (the inline checkbox, as in FPostProcessSettings), so every other one
+	// keeps the library's own default (the Offtrack README, "Configuration");
+	// none of those defaults is repeated here.
+
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (InlineEditConditionToggle))
+	bool bOverride_TimestampParam = false;
+
 	/** Name of the creation-time parameter (Unix seconds); empty turns it off. */
-	UPROPERTY(Config, EditAnywhere, Category = "Request")
-	FString TimestampParam = TEXT("ts");
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (EditCondition = "bOverride_TimestampParam"))
+	FString TimestampParam;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (InlineEditConditionToggle))
+	bool bOverride_TimestampOfflineOnly = false;
 
 	/** Add the timestamp only to hits that were stored (the "olt" style). */
-	UPROPERTY(Config, EditAnywhere, Category = "Request")
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (EditCondition = "bOverride_TimestampOfflineOnly"))
 	bool bTimestampOfflineOnly = false;
 
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (InlineEditConditionToggle))
+	bool bOverride_IdParam = false;
+
 	/** If set, each request carries the hit's id under this name (for de-duplication). */
-	UPROPERTY(Config, EditAnywhere, Category = "Request")
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (EditCondition = "bOverride_IdParam"))
 	FString IdParam;
 
-	/** Whole-request timeout. */
-	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (ClampMin = "1", ClampMax = "3600"))
-	int32 RequestTimeoutSeconds = 10;
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (InlineEditConditionToggle))
+	bool bOverride_RequestTimeoutSeconds = false;
+
+	/** Whole-request timeout in seconds. */
+	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (EditCondition = "bOverride_RequestTimeoutSeconds", ClampMin = "1", ClampMax = "3600"))
+	int32 RequestTimeoutSeconds = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_MaxAttempts = false;
 
 	/** Answers 5xx/408/429 before a stored hit is dropped. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "1", ClampMax = "1000"))
-	int32 MaxAttempts = 3;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_MaxAttempts", ClampMin = "1", ClampMax = "1000"))
+	int32 MaxAttempts = 0;
 
-	/** Limit on the final request URL. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "64", ClampMax = "1048576"))
-	int32 MaxHitBytes = 8192;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_MaxHitBytes = false;
+
+	/** Limit on the final request URL, in bytes. */
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_MaxHitBytes", ClampMin = "64", ClampMax = "1048576"))
+	int32 MaxHitBytes = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_MaxQueueHits = false;
 
 	/** Stored hits; when full, the oldest is dropped. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "1"))
-	int64 MaxQueueHits = 100000;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_MaxQueueHits", ClampMin = "1"))
+	int64 MaxQueueHits = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_MaxQueueBytes = false;
 
 	/** Sum of stored URL bytes; when full, the oldest is dropped. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "1"))
-	int64 MaxQueueBytes = 52428800;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_MaxQueueBytes", ClampMin = "1"))
+	int64 MaxQueueBytes = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_MaxMemoryHits = false;
 
 	/** Bound on the in-memory queue of Never mode. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "1"))
-	int32 MaxMemoryHits = 1000;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_MaxMemoryHits", ClampMin = "1"))
+	int32 MaxMemoryHits = 0;
 
-	/** Stored hits older than this are dropped; 0 keeps them forever. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "0"))
-	int64 MaxAgeSeconds = 2592000;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_MaxAgeSeconds = false;
 
-	/** The most shutting the tracker down may block. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "0"))
-	int32 ShutdownTimeoutMs = 2000;
+	/** Stored hits older than this (seconds) are dropped; 0 keeps them forever. */
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_MaxAgeSeconds", ClampMin = "0"))
+	int64 MaxAgeSeconds = 0;
 
-	/** Backoff after the first failure; doubles per failure up to RetryMaxMs. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "1"))
-	int32 RetryBaseMs = 1000;
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_ShutdownTimeoutMs = false;
 
-	/** Longest backoff between retries. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "1"))
-	int32 RetryMaxMs = 300000;
+	/** The most shutting the tracker down may block, in milliseconds. */
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_ShutdownTimeoutMs", ClampMin = "0"))
+	int32 ShutdownTimeoutMs = 0;
 
-	/** Pause between two requests while draining the queue. */
-	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (ClampMin = "0"))
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_RetryBaseMs = false;
+
+	/** Backoff after the first failure, in milliseconds; doubles per failure up to Retry Max Ms. */
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_RetryBaseMs", ClampMin = "1"))
+	int32 RetryBaseMs = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_RetryMaxMs = false;
+
+	/** Longest backoff between retries, in milliseconds. */
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_RetryMaxMs", ClampMin = "1"))
+	int32 RetryMaxMs = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
+	bool bOverride_SendIntervalMs = false;
+
+	/** Pause between two requests while draining the queue, in milliseconds. */
+	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (EditCondition = "bOverride_SendIntervalMs", ClampMin = "0"))
 	int32 SendIntervalMs = 0;
 };
