@@ -4,8 +4,8 @@
 //! Every error names the key at fault. Defaults live here and nowhere else.
 //! Nothing here opens files or sockets.
 
-use crate::net::url::Endpoint;
 use crate::error::{Error, Result};
+use crate::net::url::Endpoint;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 

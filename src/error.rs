@@ -108,7 +108,12 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.name().to_string_lossy(), self.message)
+        write!(
+            f,
+            "{}: {}",
+            self.code.name().to_string_lossy(),
+            self.message
+        )
     }
 }
 

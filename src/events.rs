@@ -271,7 +271,10 @@ mod tests {
             (QueueFull, "queue full (max_queue_hits / max_queue_bytes)"),
             (MemoryQueueFull, "memory queue full (max_memory_hits)"),
             (Deleted, "deleted by the app (tracker_offline_delete)"),
-            (DeletedOlderThan, "deleted by the app (tracker_offline_delete_older_than)"),
+            (
+                DeletedOlderThan,
+                "deleted by the app (tracker_offline_delete_older_than)",
+            ),
             (
                 DestroyedInFlight,
                 "tracker destroyed while the request was in flight (outcome unknown, storage mode never)",
@@ -281,7 +284,10 @@ mod tests {
                 "tracker destroyed before the hit could be sent (storage mode never)",
             ),
             (UnreadableRecord, "unreadable stored record"),
-            (DetailsLeftOut, "dropped (details left out: too many events waiting)"),
+            (
+                DetailsLeftOut,
+                "dropped (details left out: too many events waiting)",
+            ),
             (
                 NeverModeNotAllowed(NotAllowed::HostOffline),
                 "offline (tracker_set_online(false)); storage mode never keeps no hits",
@@ -294,8 +300,14 @@ mod tests {
                 NeverModeNotAllowed(NotAllowed::WaitingToRetry),
                 "offline: collector unreachable, waiting to retry; storage mode never keeps no hits",
             ),
-            (NeverModeFailed("HTTP 404".into()), "HTTP 404 (storage mode never)"),
-            (NeverModeNoRetry(503), "HTTP 503 (storage mode never: no retry)"),
+            (
+                NeverModeFailed("HTTP 404".into()),
+                "HTTP 404 (storage mode never)",
+            ),
+            (
+                NeverModeNoRetry(503),
+                "HTTP 503 (storage mode never: no retry)",
+            ),
             (Rejected("HTTP 400 rejected".into()), "HTTP 400 rejected"),
             (
                 MaxAttempts {

@@ -21,10 +21,10 @@
 
 // Declared in the order cbindgen lays the header out.
 mod config;
-mod events;
-pub mod ffi;
 mod engine;
 mod error;
+mod events;
+pub mod ffi;
 mod net;
 mod os;
 mod queue;

@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
-            assert_eq!(e.code, offtrack::internals::TRACKER_ERROR_CONFIG, "{}", e.message);
+            assert_eq!(
+                e.code,
+                offtrack::internals::TRACKER_ERROR_CONFIG,
+                "{}",
+                e.message
+            );
             assert!(!e.message.is_empty());
         }
     }

@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         (!ts_param.is_empty()).then_some((ts_param, 9_999_999_999)),
         (!id_param.is_empty()).then_some((id_param, u64::MAX)),
     );
-    assert!(built.len() <= max_bytes, "{} > {max_bytes}: {built}", built.len());
+    assert!(
+        built.len() <= max_bytes,
+        "{} > {max_bytes}: {built}",
+        built.len()
+    );
     let query = built.split_once('?').map_or("", |(_, q)| q);
     for name in [ts_param, id_param] {
         if !name.is_empty() {
@@ -62,12 +66,13 @@ fn decode(text: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;

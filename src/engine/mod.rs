@@ -15,11 +15,11 @@ pub mod worker;
 mod tests;
 
 use crate::config::{Config, StorageMode};
-use crate::events::{DropReason, Event, EventSink};
-use crate::net::url;
 use crate::error::Result;
-use crate::queue::Store;
+use crate::events::{DropReason, Event, EventSink};
 use crate::net::Transport;
+use crate::net::url;
+use crate::queue::Store;
 use clock::Clock;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::VecDeque;
@@ -368,4 +368,3 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
-

@@ -164,7 +164,11 @@ fn delivers_in_fifo_order_with_one_sent_event_each() {
     let h = harness("fifo", "\"storage\":\"always\"", DELIVERED);
     h.send(0..40);
     h.tracker().flush(SETTLE).expect("flush");
-    assert_eq!(h.requested(), Vec::<u32>::new(), "always: kept until a dispatch");
+    assert_eq!(
+        h.requested(),
+        Vec::<u32>::new(),
+        "always: kept until a dispatch"
+    );
     h.tracker().dispatch().expect("dispatch");
     h.tracker().flush(SETTLE).expect("flush");
     assert_eq!(h.requested(), (0..40).collect::<Vec<_>>());
@@ -271,7 +275,11 @@ fn retry_after_pauses_the_queue_beyond_the_backoff() {
     h.no_request_beyond(1);
     h.advance(Duration::from_secs(11));
     h.wait_for_requests(3);
-    assert_eq!(h.requested(), vec![0, 0, 1], "the same hit first, order kept");
+    assert_eq!(
+        h.requested(),
+        vec![0, 0, 1],
+        "the same hit first, order kept"
+    );
     let events = h.wait_for_events("2 SENT", |e| finals(e).len() == 2);
     assert!(
         finals(&events)
@@ -292,7 +300,10 @@ fn while_offline_only_the_head_is_probed_when_the_backoff_is_over() {
     let events = h.wait_for_events("STORED", |e| {
         e.iter().any(|e| e.kind == TRACKER_EVENT_STORED)
     });
-    assert!(finals(&events).is_empty(), "unreachable keeps the hit: {events:?}");
+    assert!(
+        finals(&events).is_empty(),
+        "unreachable keeps the hit: {events:?}"
+    );
     // New hits while offline wait for the probe.
     h.send(1..3);
     h.no_request_beyond(1);
@@ -368,7 +379,10 @@ fn every_hit_gets_exactly_one_final_event_under_mixed_outcomes() {
     let requested = h.requested();
     let mut settled_up_to = None;
     for n in requested {
-        assert!(settled_up_to.is_none_or(|s| n >= s), "hit {n} after {settled_up_to:?}");
+        assert!(
+            settled_up_to.is_none_or(|s| n >= s),
+            "hit {n} after {settled_up_to:?}"
+        );
         settled_up_to = Some(n);
     }
     assert_eq!(h.tracker().offline_count(), Ok(0));

@@ -9,11 +9,11 @@
 //! the network.
 
 use crate::config::StorageMode;
-use crate::events::{DropReason, Event, NotAllowed};
-use crate::error::{Error, Result};
-use crate::queue::Store;
 use crate::engine::{Shared, State};
+use crate::error::{Error, Result};
+use crate::events::{DropReason, Event, NotAllowed};
 use crate::net::Outcome;
+use crate::queue::Store;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -290,7 +290,9 @@ fn expire(shared: &Shared, local: &mut Local) {
     }
     local.next_expiry = match store.oldest_created_ms() {
         Ok(Some(created)) => {
-            let wait = created.saturating_add(max_age_ms).saturating_sub(shared.clock.now_ms());
+            let wait = created
+                .saturating_add(max_age_ms)
+                .saturating_sub(shared.clock.now_ms());
             Some(shared.clock.now() + Duration::from_millis(wait))
         }
         // Empty: armed again when hits arrive (see `handle_store`).
@@ -489,8 +491,9 @@ fn handle_store(shared: &Shared, local: &mut Local) {
     };
     let (from, upto) = (arrivals.from, arrivals.upto);
     if upto >= from && local.next_expiry.is_none() && shared.config.max_age_seconds > 0 {
-        local.next_expiry =
-            Some(shared.clock.now() + Duration::from_secs(shared.config.max_age_seconds.min(1 << 32)));
+        local.next_expiry = Some(
+            shared.clock.now() + Duration::from_secs(shared.config.max_age_seconds.min(1 << 32)),
+        );
     }
     // Without an automatic attempt the arrivals' handling is complete now:
     // they are STORED before a dispatch asked for after them sends them.

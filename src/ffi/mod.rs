@@ -6,11 +6,11 @@
 //! checks its arguments and calls one method of `Tracker`.
 
 use crate::config::StorageMode;
-use crate::events::TrackerEventCallback;
 use crate::error::{
     Error, Result, TRACKER_ERROR_NULL_ARGUMENT, TRACKER_ERROR_PANIC, TRACKER_OK, TrackerResult,
     UNKNOWN_RESULT_NAME,
 };
+use crate::events::TrackerEventCallback;
 use crate::tracker::Tracker;
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_void};

@@ -18,8 +18,8 @@
 //! drained generations are replaced). `settle_generations` completes or
 //! undoes whichever step a kill interrupted.
 
-use crate::os::fs::{create_private_dir, make_private, owner_only, rename, sync_dir};
 use crate::error::{Error, Result, TRACKER_ERROR_LOCKED};
+use crate::os::fs::{create_private_dir, make_private, owner_only, rename, sync_dir};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -27,12 +27,12 @@ pub mod dir;
 pub mod intake;
 pub mod record;
 
-use intake::IntakeFiles;
-use crate::queue::record::{Record, key_of};
 use crate::error::{Error, Result};
 use crate::queue::dir::StorageDir;
+use crate::queue::record::{Record, key_of};
 use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use intake::IntakeFiles;
 use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -129,7 +129,8 @@ impl Tracker {
         }
         if state.opt_out {
             let id = self.shared.allocate_id()?;
-            self.shared.drop_later(&mut state, id, url, DropReason::OptOut);
+            self.shared
+                .drop_later(&mut state, id, url, DropReason::OptOut);
             self.wake_if_idle(state);
             return Ok(());
         }
@@ -143,12 +144,8 @@ impl Tracker {
                         .shared
                         .request_url(&old.url, old.id, old.created_ms, false);
                     state.memory_handled = state.memory_handled.max(old.seq);
-                    self.shared.drop_later(
-                        &mut state,
-                        old.id,
-                        hit,
-                        DropReason::MemoryQueueFull,
-                    );
+                    self.shared
+                        .drop_later(&mut state, old.id, hit, DropReason::MemoryQueueFull);
                 }
                 state.memory_accepted += 1;
                 let seq = state.memory_accepted;
@@ -199,7 +196,7 @@ impl Tracker {
         }
         if appended.outrun {
             // Only a runaway writer with a worker starved of CPU gets here
-            // (README "Queue limits"): a moment's pause per send, far under
+            // (docs/queue.md "Queue limits"): a moment's pause per send, far under
             // a frame, lets the worker drop the oldest hits instead of the
             // intake growing with the flood.
             std::thread::sleep(OUTRUN_PAUSE);
@@ -288,11 +285,13 @@ impl Tracker {
                 let url = self
                     .shared
                     .request_url(&hit.url, hit.id, hit.created_ms, false);
-                self.shared.drop_later(&mut state, hit.id, url, DropReason::OptOut);
+                self.shared
+                    .drop_later(&mut state, hit.id, url, DropReason::OptOut);
             }
             if let Some(store) = &self.shared.store {
                 let removed = store.remove_all(self.shared.text_budget(&state))?;
-                self.shared.drop_removed(&mut state, removed, DropReason::OptOut);
+                self.shared
+                    .drop_removed(&mut state, removed, DropReason::OptOut);
             }
             self.shared.progress.notify_all();
         }
@@ -364,11 +363,9 @@ impl Tracker {
             return Err(Error::closed());
         }
         let removed = store.remove_all(self.shared.text_budget(&state))?;
-        Ok(self.shared.drop_removed(
-            &mut state,
-            removed,
-            DropReason::Deleted,
-        ))
+        Ok(self
+            .shared
+            .drop_removed(&mut state, removed, DropReason::Deleted))
     }
 
     pub fn offline_delete_older_than(&self, age_seconds: u64) -> Result<u64> {
@@ -381,11 +378,9 @@ impl Tracker {
             return Err(Error::closed());
         }
         let removed = store.remove_older_than(cutoff, self.shared.text_budget(&state))?;
-        Ok(self.shared.drop_removed(
-            &mut state,
-            removed,
-            DropReason::DeletedOlderThan,
-        ))
+        Ok(self
+            .shared
+            .drop_removed(&mut state, removed, DropReason::DeletedOlderThan))
     }
 
     pub fn stats_json(&self) -> String {

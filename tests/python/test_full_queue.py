@@ -1,5 +1,5 @@
 """A queue at its limits: tracker_send leaves the eviction to the worker
-(README "Queue limits"), yet from outside the limits are exact: after any
+(docs/queue.md "Queue limits"), yet from outside the limits are exact: after any
 send returns, the offline calls and stats show exactly the newest hits up
 to the limit, the oldest are the ones dropped, each with one DROPPED event
 naming the limit, and the survivors keep their order."""

@@ -1,4 +1,4 @@
-"""The intake files (README "The intake"): in required/always mode
+"""The intake files (docs/queue.md "The intake"): in required/always mode
 tracker_send appends each hit to storage_path/intake-0 or intake-1 with one
 write() and returns; the worker moves them into fjall and empties the file.
 Hits only in the intake at a kill -9 must come back at the next open, a torn

@@ -140,7 +140,7 @@ FULL_KILLS = int(os.environ.get("OFFTRACK_FULL_QUEUE_KILLS", "60" if rel.SOAK el
 @pytest.mark.parametrize("pad", [None, 600], ids=["small-hits", "flood-of-large-hits"])
 def test_kill9_at_a_full_queue_keeps_exactly_the_newest(lib, collector, tmp_path, pad):
     """The queue is at max_queue_hits and every send pushes the oldest out
-    (the worker evicts, README "Queue limits"); a kill at a random moment,
+    (the worker evicts, docs/queue.md "Queue limits"); a kill at a random moment,
     then a reopen with the same limit: the queue holds exactly the newest
     acknowledged hits up to the limit, in order (plus, at its end, the one
     hit whose send the kill cut, if it got in). With large hits and no

@@ -14,10 +14,10 @@
 pub(crate) mod window;
 
 use crate::os::fs::{owner_only, write_all_at};
-use window::{Mapping, Preparation};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use window::{Mapping, Preparation};
 
 const ENTRY_HEADER: usize = 4 + 8 + 8;
 /// Larger payloads are not hits (max_hit_bytes is far smaller): a length
