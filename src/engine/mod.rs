@@ -9,6 +9,8 @@
 //! (`queue`'s inner lock before its intake lock).
 
 pub mod clock;
+mod delivery;
+mod schedule;
 pub mod worker;
 
 #[cfg(test)]

@@ -1,0 +1,82 @@
+//! The store's own unit tests: FIFO across reopen, the lock, eviction and
+//! expiry, a newer format refused.
+
+use super::*;
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("offtrack-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(StorageDir::open(path).unwrap(), 0).unwrap().0
+}
+
+#[test]
+fn fifo_survives_reopen() {
+    let path = temp_dir("fifo");
+    let store = open(&path);
+    for i in 0..10 {
+        store
+            .append(&format!("http://h/c?i={i}"), 1000 + i)
+            .unwrap();
+    }
+    let head = store.head().unwrap().unwrap().unwrap();
+    assert_eq!(store.remove_head(head.id).unwrap(), Some(head.size()));
+    assert_eq!(store.remove_head(head.id).unwrap(), None);
+    drop(store);
+    let store = open(&path);
+    assert_eq!(store.count(), 9);
+    let all = store.oldest(100).unwrap();
+    assert_eq!(all.len(), 9);
+    assert_eq!(all[0].url, "http://h/c?i=1");
+    assert_eq!(store.latest().unwrap().unwrap().url, "http://h/c?i=9");
+    assert_eq!(store.bytes(), all.iter().map(Record::size).sum::<u64>());
+    let next_id = store.append("http://h/c?i=10", 0).unwrap().id;
+    assert!(next_id > all[8].id);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn second_open_is_locked() {
+    let path = temp_dir("lock");
+    let _store = open(&path);
+    let err = StorageDir::open(&path).unwrap_err();
+    assert_eq!(err.code, crate::error::TRACKER_ERROR_LOCKED);
+    assert!(err.message.contains(&path.display().to_string()));
+}
+
+#[test]
+fn eviction_and_expiry() {
+    let path = temp_dir("evict");
+    let store = open(&path);
+    for i in 0..5u64 {
+        store.append("http://h/c?a=1", i * 10).unwrap();
+    }
+    let evicted = store.evict_over(3, u64::MAX, u64::MAX, 0).unwrap();
+    assert_eq!(evicted.len(), 2);
+    assert_eq!(store.count(), 3);
+    assert_eq!(store.remove_older_than(35, 10).unwrap().len(), 2);
+    assert_eq!(store.count(), 1);
+    let ids_before = store.last_id();
+    assert_eq!(store.remove_all(10).unwrap().len(), 1);
+    assert_eq!(store.count(), 0);
+    assert!(store.append("http://h/c?b=1", 0).unwrap().id > ids_before);
+    drop(store);
+    let store = open(&path);
+    assert_eq!(store.count(), 1);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn newer_format_is_refused() {
+    let path = temp_dir("format");
+    drop(open(&path));
+    std::fs::write(path.join("FORMAT"), "99\n").unwrap();
+    let err = StorageDir::open(&path).unwrap_err();
+    assert_eq!(err.code, crate::error::TRACKER_ERROR_STORAGE);
+    assert!(path.join("queue").exists());
+    let _ = std::fs::remove_dir_all(&path);
+}
