@@ -5,18 +5,18 @@
 //! The worker's loop lives in `worker`; the caller's side in `tracker`,
 //! which this module never uses.
 //!
-//! Lock order: `send_gate`, then `state`, then the store's own locks
-//! (`queue`'s inner lock before its intake lock).
+//! Lock order: one place for the whole crate, `state`'s module header.
 
 pub mod clock;
 mod delivery;
 mod schedule;
+pub mod state;
 pub mod worker;
 
 #[cfg(test)]
 mod tests;
 
-use crate::config::{Config, StorageMode};
+use crate::config::Config;
 use crate::error::Result;
 use crate::events::{DropReason, Event, EventSink};
 use crate::net::Transport;
@@ -24,9 +24,10 @@ use crate::net::url;
 use crate::queue::Store;
 use clock::Clock;
 use parking_lot::{Condvar, Mutex, RwLock};
+pub use state::{Pending, State};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Events queued by the caller's thread beyond this count are kept as id
 /// runs without the hit text, so a runaway caller cannot grow memory.
@@ -34,82 +35,6 @@ const PENDING_FULL_EVENTS: usize = 4096;
 
 /// Hits evicted per store batch (see `Shared::enforce_queue_limits`).
 const EVICT_BATCH: u64 = 256;
-
-/// A never-mode hit waiting for its one attempt.
-#[derive(Clone)]
-pub struct MemoryHit {
-    pub id: u64,
-    pub url: String,
-    pub created_ms: u64,
-    pub seq: u64,
-}
-
-/// An event decided on the caller's thread, emitted by the worker.
-pub enum Pending {
-    Event(Event),
-    /// Dropped hits whose text is not kept (erased, or beyond the budget).
-    Erased {
-        ids: VecDeque<u64>,
-        reason: DropReason,
-    },
-}
-
-/// Everything the caller's thread and the worker agree on.
-pub struct State {
-    pub mode: StorageMode,
-    pub opt_out: bool,
-    pub started: bool,
-    pub shutdown: bool,
-    pub memory: VecDeque<MemoryHit>,
-    pub memory_accepted: u64,
-    pub memory_handled: u64,
-    /// Last store id whose arrival was accepted / handled by the worker.
-    pub store_accepted: u64,
-    pub store_handled: u64,
-    /// The same two, as the store's append sequence numbers.
-    pub store_accepted_seq: u64,
-    pub store_handled_seq: u64,
-    pub dispatch_requested: u64,
-    pub dispatch_done: u64,
-    pub probe_now: bool,
-    pub host_offline: bool,
-    pub online: bool,
-    pub failures: u32,
-    pub next_retry: Option<Instant>,
-    pub paused_until: Option<Instant>,
-    pub pending: VecDeque<Pending>,
-    pub unsynced_since: Option<Instant>,
-    pub exited: bool,
-    /// The never-mode hit whose request is in flight.
-    pub memory_in_flight: Option<MemoryHit>,
-    /// Final events queued in `pending` so far, and emitted so far.
-    pub events_owed: u64,
-    pub events_emitted: u64,
-    /// The worker waits with nothing to do, so the next hit must wake it.
-    /// While it works (or gathers arrivals) a send wakes nobody: waking a
-    /// thread costs a system call, more than the rest of a send.
-    pub worker_idle: bool,
-}
-
-impl State {
-    /// Takes the next owed event, one at a time.
-    pub fn pop_pending(&mut self) -> Option<Event> {
-        match self.pending.front_mut()? {
-            Pending::Erased { ids, reason } => {
-                let reason = reason.clone();
-                let id = ids.pop_front();
-                if ids.is_empty() {
-                    self.pending.pop_front();
-                }
-                id.map(|id| Event::dropped(id, String::new(), 0, reason))
-            }
-            Pending::Event(_) => match self.pending.pop_front() {
-                Some(Pending::Event(event)) => Some(event),
-                _ => None,
-            },
-        }
-    }
-}
 
 /// Counters reported by `tracker_stats`.
 #[derive(Default)]
@@ -157,34 +82,7 @@ impl Shared {
     ) -> Shared {
         let offline_floor = store.as_ref().map_or(0, Store::last_id);
         let appended_floor = store.as_ref().map_or(0, Store::appended);
-        let state = State {
-            mode: config.storage,
-            opt_out,
-            started: false,
-            shutdown: false,
-            memory: VecDeque::new(),
-            memory_accepted: 0,
-            memory_handled: 0,
-            store_accepted: offline_floor,
-            store_handled: offline_floor,
-            store_accepted_seq: appended_floor,
-            store_handled_seq: appended_floor,
-            dispatch_requested: 0,
-            dispatch_done: 0,
-            probe_now: false,
-            host_offline: false,
-            online: true,
-            failures: 0,
-            next_retry: None,
-            paused_until: None,
-            pending: VecDeque::new(),
-            unsynced_since: None,
-            exited: false,
-            memory_in_flight: None,
-            events_owed: 0,
-            events_emitted: 0,
-            worker_idle: false,
-        };
+        let state = State::new(config.storage, opt_out, offline_floor, appended_floor);
         let shared = Shared {
             transport,
             clock: Clock::default(),

@@ -21,7 +21,8 @@
 //! memtable, so a send that inserted into fjall itself would wait for the
 //! disk every few thousand hits.
 //!
-//! Lock order: `inner` before `intake`. None of the methods does network I/O.
+//! Lock order: `inner` before `intake` (the whole crate's order: `engine::state`).
+//! None of the methods does network I/O.
 //!
 //! Here: the `Store` type, its state and opening it. Its methods live with
 //! their concern: `append` (the caller's side), `moving` (intake into

@@ -3,10 +3,10 @@
 //! for work. It never does network I/O and never waits for a request.
 //!
 //! State shared with the worker lives in `engine::Shared`; the delivery
-//! logic in `engine::worker`. Lock order: see `engine`.
+//! logic in `engine::worker`. Lock order: see `engine::state`.
 
 use crate::config::{Config, StorageMode};
-use crate::engine::{MemoryHit, Shared, State, now_ms, worker};
+use crate::engine::{Shared, State, now_ms, worker};
 use crate::error::{Error, Result, TRACKER_ERROR_TIMEOUT};
 use crate::events::DropReason;
 use crate::net::{HttpTransport, Transport, url};
@@ -82,19 +82,6 @@ impl Tracker {
         })
     }
 
-    fn start(&self, state: &mut State) {
-        state.started = true;
-        self.shared.wake.notify_all();
-    }
-
-    /// `start` for a new hit: wakes the worker only if it is idle.
-    /// Returns whether the worker was idle: the caller must then notify
-    /// `wake` (after releasing the state lock).
-    fn nudge(&self, state: &mut State) -> bool {
-        state.started = true;
-        std::mem::take(&mut state.worker_idle)
-    }
-
     pub fn set_storage(&self, mode: StorageMode) -> Result<()> {
         if mode != StorageMode::Never && self.shared.store.is_none() {
             return Err(Error::config(format!(
@@ -103,13 +90,13 @@ impl Tracker {
             )));
         }
         let mut state = self.shared.state.lock();
-        state.mode = mode;
+        state.set_mode(mode);
         self.shared.wake.notify_all();
         Ok(())
     }
 
     pub fn storage(&self) -> StorageMode {
-        self.shared.state.lock().mode
+        self.shared.state.lock().mode()
     }
 
     pub fn send(&self, hit: &str) -> Result<()> {
@@ -124,37 +111,26 @@ impl Tracker {
         )?;
         let created_ms = self.shared.clock.now_ms();
         let mut state = self.shared.state.lock();
-        if state.shutdown {
+        if state.is_shut_down() {
             return Err(Error::closed());
         }
-        if state.opt_out {
+        if state.opted_out() {
             let id = self.shared.allocate_id()?;
             self.shared
                 .drop_later(&mut state, id, url, DropReason::OptOut);
             self.wake_if_idle(state);
             return Ok(());
         }
-        match state.mode {
+        match state.mode() {
             StorageMode::Never => {
                 let id = self.shared.allocate_id()?;
-                if state.memory.len() >= c.max_memory_hits
-                    && let Some(old) = state.memory.pop_front()
-                {
+                if let Some(old) = state.push_memory_hit(id, url, created_ms, c.max_memory_hits) {
                     let hit = self
                         .shared
                         .request_url(&old.url, old.id, old.created_ms, false);
-                    state.memory_handled = state.memory_handled.max(old.seq);
                     self.shared
                         .drop_later(&mut state, old.id, hit, DropReason::MemoryQueueFull);
                 }
-                state.memory_accepted += 1;
-                let seq = state.memory_accepted;
-                state.memory.push_back(MemoryHit {
-                    id,
-                    url,
-                    created_ms,
-                    seq,
-                });
             }
             StorageMode::Required | StorageMode::Always => {
                 drop(state);
@@ -167,7 +143,7 @@ impl Tracker {
 
     /// `nudge`, then the wake-up outside the lock.
     fn wake_if_idle(&self, mut state: parking_lot::MutexGuard<'_, State>) {
-        let idle = self.nudge(&mut state);
+        let idle = state.nudge();
         drop(state);
         if idle {
             self.shared.wake.notify_all();
@@ -181,12 +157,10 @@ impl Tracker {
         let store = self.store()?;
         let appended = store.append(url, created_ms)?;
         let mut state = self.shared.state.lock();
-        state.store_accepted = state.store_accepted.max(appended.id);
-        state.store_accepted_seq = state.store_accepted_seq.max(appended.seq);
-        state.unsynced_since.get_or_insert_with(Instant::now);
+        state.stored_arrival(appended.id, appended.seq);
         // Over a limit the worker evicts the oldest hits (see
         // `Shared::enforce_queue_limits`); it is woken like for any arrival.
-        let idle = self.nudge(&mut state);
+        let idle = state.nudge();
         drop(state);
         // Outside the lock, so the woken worker does not wait for it. A
         // full enough intake also ends the worker's gathering: the intake
@@ -206,11 +180,11 @@ impl Tracker {
 
     pub fn dispatch(&self) -> Result<()> {
         let mut state = self.shared.state.lock();
-        if state.shutdown {
+        if state.is_shut_down() {
             return Err(Error::closed());
         }
-        state.dispatch_requested += 1;
-        self.start(&mut state);
+        state.request_dispatch();
+        self.shared.wake.notify_all();
         Ok(())
     }
 
@@ -219,20 +193,9 @@ impl Tracker {
         let mut state = self.shared.state.lock();
         // Ends the worker's gathering of arrivals early.
         self.shared.wake.notify_all();
-        let (memory, stored, dispatch, owed) = (
-            state.memory_accepted,
-            state.store_accepted,
-            state.dispatch_requested,
-            state.events_owed,
-        );
-        while state.memory_handled < memory
-            || state.store_handled < stored
-            || state.dispatch_done < dispatch
-            // Before the first send/dispatch/set_online(true) the worker does
-            // nothing, so events owed by deletes wait for it; flush does not.
-            || (state.started && state.events_emitted < owed)
-        {
-            if state.exited {
+        let target = state.flush_target();
+        while !state.reached(&target) {
+            if state.worker_exited() {
                 return Err(Error::closed());
             }
             if self
@@ -250,7 +213,7 @@ impl Tracker {
                 ));
             }
         }
-        state.unsynced_since = None;
+        state.synced();
         drop(state);
         match &self.shared.store {
             Some(store) => store.sync(),
@@ -260,11 +223,8 @@ impl Tracker {
 
     pub fn set_online(&self, online: bool) -> Result<()> {
         let mut state = self.shared.state.lock();
-        state.host_offline = !online;
-        if online {
-            state.probe_now = true;
-            self.start(&mut state);
-        }
+        state.set_host_online(online);
+        self.shared.wake.notify_all();
         Ok(())
     }
 
@@ -272,16 +232,15 @@ impl Tracker {
         // No send is between its checks and its append while the queue is purged.
         let _gate = self.shared.send_gate.write();
         let mut state = self.shared.state.lock();
-        if state.shutdown {
+        if state.is_shut_down() {
             return Err(Error::closed());
         }
         if let Some(store) = &self.shared.store {
             store.dir().set_opted_out(opt_out)?;
         }
-        state.opt_out = opt_out;
+        state.set_opted_out(opt_out);
         if opt_out {
-            while let Some(hit) = state.memory.pop_front() {
-                state.memory_handled = state.memory_handled.max(hit.seq);
+            for hit in state.take_memory_hits() {
                 let url = self
                     .shared
                     .request_url(&hit.url, hit.id, hit.created_ms, false);
@@ -320,7 +279,7 @@ impl Tracker {
             return Ok("[]".into());
         };
         let records = store.oldest(max)?;
-        let handled = self.shared.state.lock().store_handled;
+        let handled = self.shared.state.lock().store_handled();
         let list: Vec<_> = records
             .iter()
             .map(|r| self.record_json(r, handled))
@@ -334,7 +293,7 @@ impl Tracker {
             return Ok("null".into());
         };
         let record = store.oldest(1)?.pop();
-        let handled = self.shared.state.lock().store_handled;
+        let handled = self.shared.state.lock().store_handled();
         Ok(record.map_or_else(
             || "null".into(),
             |r| self.record_json(&r, handled).to_string(),
@@ -347,7 +306,7 @@ impl Tracker {
             return Ok("null".into());
         };
         let record = store.latest()?;
-        let handled = self.shared.state.lock().store_handled;
+        let handled = self.shared.state.lock().store_handled();
         Ok(record.map_or_else(
             || "null".into(),
             |r| self.record_json(&r, handled).to_string(),
@@ -359,7 +318,7 @@ impl Tracker {
             return Ok(0);
         };
         let mut state = self.shared.state.lock();
-        if state.shutdown {
+        if state.is_shut_down() {
             return Err(Error::closed());
         }
         let removed = store.remove_all(self.shared.text_budget(&state))?;
@@ -374,7 +333,7 @@ impl Tracker {
         };
         let cutoff = now_ms().saturating_sub(age_seconds.saturating_mul(1000));
         let mut state = self.shared.state.lock();
-        if state.shutdown {
+        if state.is_shut_down() {
             return Err(Error::closed());
         }
         let removed = store.remove_older_than(cutoff, self.shared.text_budget(&state))?;
@@ -396,14 +355,14 @@ impl Tracker {
         json!({
             "queued": queued,
             "queued_bytes": queued_bytes,
-            "memory_queued": state.memory.len(),
+            "memory_queued": state.memory_len(),
             "sent": s.sent.load(Ordering::Relaxed),
             "stored": s.stored.load(Ordering::Relaxed),
             "dropped": s.dropped.load(Ordering::Relaxed),
             "failed_attempts": s.failed_attempts.load(Ordering::Relaxed),
-            "online": state.online && !state.host_offline,
-            "storage": state.mode.name(),
-            "opt_out": state.opt_out,
+            "online": state.looks_online(),
+            "storage": state.mode().name(),
+            "opt_out": state.opted_out(),
             "last_error": s.last_error.lock().clone(),
             "last_success_ms": s.last_success_ms.load(Ordering::Relaxed),
             "worker_restarts": s.worker_restarts.load(Ordering::Relaxed),
@@ -429,9 +388,9 @@ impl Drop for Tracker {
         let deadline =
             Instant::now() + Duration::from_millis(self.shared.config.shutdown_timeout_ms);
         let mut state = self.shared.state.lock();
-        state.shutdown = true;
+        state.shut_down();
         self.shared.wake.notify_all();
-        while !state.exited {
+        while !state.worker_exited() {
             if self
                 .shared
                 .progress
@@ -441,7 +400,7 @@ impl Drop for Tracker {
                 break;
             }
         }
-        let exited = state.exited;
+        let exited = state.worker_exited();
         drop(state);
         if !exited {
             worker::report_unsent(&self.shared);
