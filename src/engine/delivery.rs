@@ -19,16 +19,13 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// A disk error while draining: back off like an unreachable collector,
 /// so a failing store is not retried in a tight loop.
 pub fn storage_failure(shared: &Shared, local: &mut Local, error: &Error) -> Option<(String, u16)> {
-    let outcome = Outcome::Unreachable {
-        status: 0,
-        reason: error.message.clone(),
-    };
-    note_outcome(shared, local, &outcome);
-    {
-        // The collector was not at fault; only the backoff applies.
-        let mut state = shared.state.lock();
-        state.online = true;
-    }
+    let mut state = shared.state.lock();
+    let now = shared.clock.now();
+    state
+        .reach
+        .note_storage_failure(now, |failures| backoff(shared, local, failures));
+    drop(state);
+    *shared.stats.last_error.lock() = error.message.clone();
     Some((error.message.clone(), 0))
 }
 
@@ -68,15 +65,14 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
                 return;
             };
             let now = shared.clock.now();
-            let why_not = if state.host_offline {
+            let why_not = if state.reach.host_offline() {
                 NotAllowed::HostOffline
-            } else if !due(state.paused_until, now) {
+            } else if state.reach.paused(now) {
                 NotAllowed::Paused
             } else {
                 NotAllowed::WaitingToRetry
             };
-            let allowed = state.online && due(state.paused_until, now) && !state.host_offline
-                || may_probe(&state, now);
+            let allowed = state.reach.may_send(now) || state.reach.may_probe(now);
             state.memory_in_flight = Some(hit.clone());
             (hit, allowed, why_not)
         };
@@ -131,7 +127,8 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
         let state = shared.state.lock();
         let now = shared.clock.now();
         let dispatching = state.dispatch_requested > state.dispatch_done;
-        let auto = state.mode == StorageMode::Required && !state.opt_out && may_probe(&state, now);
+        let auto =
+            state.mode == StorageMode::Required && !state.opt_out && state.reach.may_probe(now);
         let arrivals = Arrivals {
             from: state.store_handled + 1,
             upto: state.store_accepted,
@@ -175,7 +172,7 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
     if dispatching {
         state.dispatch_done = state.dispatch_done.max(dispatch_target);
     }
-    state.probe_now = false;
+    state.reach.probe_taken();
     shared.progress.notify_all();
 }
 
@@ -243,13 +240,13 @@ pub fn stored_reason(shared: &Shared) -> String {
             "stored while the mode was required/always: kept until tracker_dispatch".into()
         }
         StorageMode::Required if state.opt_out => "opt-out".into(),
-        StorageMode::Required if state.host_offline => {
+        StorageMode::Required if state.reach.host_offline() => {
             "offline (tracker_set_online(false)): kept for later".into()
         }
-        StorageMode::Required if !due(state.paused_until, now) => {
+        StorageMode::Required if state.reach.paused(now) => {
             "collector asked to pause (Retry-After): kept for later".into()
         }
-        StorageMode::Required if !state.online => {
+        StorageMode::Required if !state.reach.online() => {
             "offline: collector unreachable, kept for the next retry".into()
         }
         StorageMode::Required => "kept for the next retry".into(),
@@ -266,7 +263,8 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
         let allowed = |state: &State| {
             !state.shutdown
                 && !state.opt_out
-                && (dispatching || (state.mode == StorageMode::Required && !state.host_offline))
+                && (dispatching
+                    || (state.mode == StorageMode::Required && !state.reach.host_offline()))
         };
         if !allowed(&shared.state.lock()) {
             return None;

@@ -9,6 +9,7 @@
 //! intake lock); the event sink's lock is never held while taking another.
 
 use crate::config::StorageMode;
+use crate::engine::schedule::Reachability;
 use crate::events::{DropReason, Event};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -49,12 +50,8 @@ pub struct State {
     pub(super) store_handled_seq: u64,
     pub(super) dispatch_requested: u64,
     pub(super) dispatch_done: u64,
-    pub(super) probe_now: bool,
-    pub(super) host_offline: bool,
-    pub(super) online: bool,
-    pub(super) failures: u32,
-    pub(super) next_retry: Option<Instant>,
-    pub(super) paused_until: Option<Instant>,
+    /// Reaching the collector: online, backoff, pause, the host's hint.
+    pub(super) reach: Reachability,
     pub(super) pending: VecDeque<Pending>,
     pub(super) unsynced_since: Option<Instant>,
     pub(super) exited: bool,
@@ -115,12 +112,7 @@ impl State {
             store_handled_seq: appended_floor,
             dispatch_requested: 0,
             dispatch_done: 0,
-            probe_now: false,
-            host_offline: false,
-            online: true,
-            failures: 0,
-            next_retry: None,
-            paused_until: None,
+            reach: Reachability::default(),
             pending: VecDeque::new(),
             unsynced_since: None,
             exited: false,
@@ -235,16 +227,15 @@ impl State {
 
     /// `tracker_set_online`: a host hint; `true` probes at once.
     pub fn set_host_online(&mut self, online: bool) {
-        self.host_offline = !online;
+        self.reach.set_host_online(online);
         if online {
-            self.probe_now = true;
             self.started = true;
         }
     }
 
     /// Reachable as far as the tracker knows (and not told otherwise).
     pub fn looks_online(&self) -> bool {
-        self.online && !self.host_offline
+        self.reach.looks_online()
     }
 
     pub fn flush_target(&self) -> FlushTarget {

@@ -97,7 +97,7 @@ fn queued(shared: &Shared) -> u64 {
 fn retrying(shared: &Shared, state: &State) -> bool {
     state.mode == StorageMode::Required
         && !state.opt_out
-        && !state.host_offline
+        && !state.reach.host_offline()
         && queued(shared) > 0
 }
 
@@ -118,7 +118,7 @@ fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -
     !state.pending.is_empty()
         || shared.store.as_ref().is_some_and(Store::has_evicted)
         || state.dispatch_requested > state.dispatch_done
-        || (retrying(shared, state) && may_probe(state, now))
+        || (retrying(shared, state) && state.reach.may_probe(now))
         || (local.next_expiry.is_some_and(|t| now >= t) && queued(shared) > 0)
         || state.unsynced_since.is_some_and(|t| now >= t + SYNC_EVERY)
 }
@@ -127,10 +127,7 @@ fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -
 /// that can lead to work, so an idle tracker sleeps until called.
 fn next_deadline(shared: &Shared, state: &State, local: &Local) -> Option<Instant> {
     let retry = retrying(shared, state)
-        .then(|| match (state.next_retry, state.paused_until) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        })
+        .then(|| state.reach.next_wake())
         .flatten();
     let expiry = local.next_expiry.filter(|_| queued(shared) > 0);
     [
