@@ -5,6 +5,7 @@
 
 use crate::config::StorageMode;
 use crate::engine::schedule::*;
+use crate::engine::state::Arrivals;
 use crate::engine::{Shared, State};
 use crate::error::{Error, Result};
 use crate::events::{DropReason, Event, NotAllowed};
@@ -37,7 +38,7 @@ pub fn throttle(shared: &Shared) {
     }
     let deadline = shared.clock.now() + Duration::from_millis(interval);
     let mut state = shared.state.lock();
-    while !state.shutdown {
+    while !state.is_shut_down() {
         if shared.clock.wait_until(&shared.wake, &mut state, deadline) {
             break;
         }
@@ -58,10 +59,10 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
     loop {
         let (hit, allowed, why_not) = {
             let mut state = shared.state.lock();
-            if state.shutdown {
+            if state.is_shut_down() {
                 return;
             }
-            let Some(hit) = state.memory.pop_front() else {
+            let Some(hit) = state.next_memory_hit() else {
                 return;
             };
             let now = shared.clock.now();
@@ -73,7 +74,6 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
                 NotAllowed::WaitingToRetry
             };
             let allowed = state.reach.may_send(now) || state.reach.may_probe(now);
-            state.memory_in_flight = Some(hit.clone());
             (hit, allowed, why_not)
         };
         let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
@@ -100,7 +100,7 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
         {
             let mut state = shared.state.lock();
             // `tracker_destroy` may have reported this hit already.
-            if state.memory_in_flight.take().is_some() {
+            if state.end_memory_attempt() {
                 shared.owe(&mut state, event);
             }
         }
@@ -109,7 +109,7 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
         emit_pending(shared);
         {
             let mut state = shared.state.lock();
-            state.memory_handled = state.memory_handled.max(hit.seq);
+            state.memory_handled_upto(hit.seq);
             shared.progress.notify_all();
         }
         sync_if_due(shared);
@@ -119,23 +119,19 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
 pub fn handle_store(shared: &Shared, local: &mut Local) {
     let Some(store) = &shared.store else {
         let mut state = shared.state.lock();
-        state.dispatch_done = state.dispatch_requested;
+        let target = state.dispatch_target();
+        state.dispatched_upto(target);
         shared.progress.notify_all();
         return;
     };
     let (arrivals, dispatch_target, dispatching, auto) = {
         let state = shared.state.lock();
         let now = shared.clock.now();
-        let dispatching = state.dispatch_requested > state.dispatch_done;
-        let auto =
-            state.mode == StorageMode::Required && !state.opt_out && state.reach.may_probe(now);
-        let arrivals = Arrivals {
-            from: state.store_handled + 1,
-            upto: state.store_accepted,
-            after_seq: state.store_handled_seq,
-            upto_seq: state.store_accepted_seq,
-        };
-        (arrivals, state.dispatch_requested, dispatching, auto)
+        let dispatching = state.dispatching();
+        let auto = state.mode() == StorageMode::Required
+            && !state.opted_out()
+            && state.reach.may_probe(now);
+        (state.arrivals(), state.dispatch_target(), dispatching, auto)
     };
     let (from, upto) = (arrivals.from, arrivals.upto);
     if upto >= from && local.next_expiry.is_none() && shared.config.max_age_seconds > 0 {
@@ -147,9 +143,7 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
     // they are STORED before a dispatch asked for after them sends them.
     if !auto {
         report_stored(shared, store, &arrivals, None);
-        let mut state = shared.state.lock();
-        state.store_handled = state.store_handled.max(upto);
-        state.store_handled_seq = state.store_handled_seq.max(arrivals.upto_seq);
+        shared.state.lock().arrivals_handled(&arrivals);
         shared.progress.notify_all();
     }
     if dispatching || auto {
@@ -167,22 +161,12 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
         note_error(shared, &e);
     }
     let mut state = shared.state.lock();
-    state.store_handled = state.store_handled.max(upto);
-    state.store_handled_seq = state.store_handled_seq.max(arrivals.upto_seq);
+    state.arrivals_handled(&arrivals);
     if dispatching {
-        state.dispatch_done = state.dispatch_done.max(dispatch_target);
+        state.dispatched_upto(dispatch_target);
     }
     state.reach.probe_taken();
     shared.progress.notify_all();
-}
-
-/// Hits accepted since the worker's last look: by id and by the store's
-/// append sequence number.
-pub struct Arrivals {
-    pub from: u64,
-    pub upto: u64,
-    pub after_seq: u64,
-    pub upto_seq: u64,
 }
 
 /// STORED events for the arrivals still in the queue.
@@ -234,12 +218,12 @@ pub fn report_stored(
 pub fn stored_reason(shared: &Shared) -> String {
     let state = shared.state.lock();
     let now = shared.clock.now();
-    match state.mode {
+    match state.mode() {
         StorageMode::Always => "storage mode always: kept until tracker_dispatch".into(),
         StorageMode::Never => {
             "stored while the mode was required/always: kept until tracker_dispatch".into()
         }
-        StorageMode::Required if state.opt_out => "opt-out".into(),
+        StorageMode::Required if state.opted_out() => "opt-out".into(),
         StorageMode::Required if state.reach.host_offline() => {
             "offline (tracker_set_online(false)): kept for later".into()
         }
@@ -261,10 +245,10 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
     let mut first = true;
     loop {
         let allowed = |state: &State| {
-            !state.shutdown
-                && !state.opt_out
+            !state.is_shut_down()
+                && !state.opted_out()
                 && (dispatching
-                    || (state.mode == StorageMode::Required && !state.reach.host_offline()))
+                    || (state.mode() == StorageMode::Required && !state.reach.host_offline()))
         };
         if !allowed(&shared.state.lock()) {
             return None;
@@ -295,7 +279,7 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
             }
         }
         first = false;
-        let handled = shared.state.lock().store_handled;
+        let handled = shared.state.lock().store_handled();
         let offline = shared.is_offline(handled, record.id);
         let url = shared.request_url(&record.url, record.id, record.created_ms, offline);
         let outcome = shared.transport.get(&url);
@@ -370,7 +354,7 @@ pub fn emit_pending(shared: &Shared) {
         };
         shared.events.emit(&event);
         let mut state = shared.state.lock();
-        state.events_emitted += 1;
+        state.event_emitted();
         shared.progress.notify_all();
     }
 }
@@ -398,14 +382,8 @@ pub fn enforce_queue_limits(shared: &Shared) {
 pub fn sync_if_due(shared: &Shared) {
     let Some(store) = &shared.store else { return };
     let due = {
-        let mut state = shared.state.lock();
-        match state.unsynced_since {
-            Some(t) if shared.clock.now() >= t + SYNC_EVERY => {
-                state.unsynced_since = None;
-                true
-            }
-            _ => false,
-        }
+        let now = shared.clock.now();
+        shared.state.lock().take_sync_due(now, SYNC_EVERY)
     };
     if due && let Err(e) = store.sync() {
         note_error(shared, &e);

@@ -24,14 +24,9 @@ use crate::net::url;
 use crate::queue::Store;
 use clock::Clock;
 use parking_lot::{Condvar, Mutex, RwLock};
-pub use state::{Pending, State};
-use std::collections::VecDeque;
+pub use state::State;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Events queued by the caller's thread beyond this count are kept as id
-/// runs without the hit text, so a runaway caller cannot grow memory.
-const PENDING_FULL_EVENTS: usize = 4096;
 
 /// Hits evicted per store batch (see `Shared::enforce_queue_limits`).
 const EVICT_BATCH: u64 = 256;
@@ -138,33 +133,13 @@ impl Shared {
             &self.stats.dropped
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        state.events_owed += 1;
+        state.owe(event);
         self.wake.notify_all();
-        if state.pending.len() < PENDING_FULL_EVENTS
-            || event.kind == crate::events::TRACKER_EVENT_SENT
-        {
-            state.pending.push_back(Pending::Event(event));
-            return;
-        }
-        let Event {
-            id, drop_reason, ..
-        } = event;
-        let reason = drop_reason.map_or(DropReason::DetailsLeftOut, |r| r.without_details());
-        if let Some(Pending::Erased { ids, reason: r }) = state.pending.back_mut()
-            && *r == reason
-        {
-            ids.push_back(id);
-            return;
-        }
-        state.pending.push_back(Pending::Erased {
-            ids: VecDeque::from([id]),
-            reason,
-        });
     }
 
     /// How many more removed records may keep their text in pending events.
     pub fn text_budget(&self, state: &State) -> usize {
-        PENDING_FULL_EVENTS.saturating_sub(state.pending.len())
+        state.text_budget()
     }
 
     /// Drops the oldest stored hits while the queue is over `max_queue_hits`
@@ -223,7 +198,7 @@ impl Shared {
         if removed.is_empty() {
             return;
         }
-        let handled = self.state.lock().store_handled;
+        let handled = self.state.lock().store_handled();
         let events: Vec<Event> = removed
             .into_iter()
             .map(|r| {
@@ -252,7 +227,7 @@ impl Shared {
         let count = removed.len() as u64;
         for r in removed {
             let hit = r.record.map_or_else(String::new, |rec| {
-                let offline = self.is_offline(state.store_handled, rec.id);
+                let offline = self.is_offline(state.store_handled(), rec.id);
                 self.request_url(&rec.url, rec.id, rec.created_ms, offline)
             });
             self.drop_later(state, r.id, hit, reason.clone());

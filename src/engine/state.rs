@@ -1,8 +1,9 @@
 //! `State`: what the caller's thread and the worker agree on, behind the
-//! one state lock of `Shared`. Its fields belong to the engine (the worker
-//! reads and changes them under the lock); the caller's side changes it
-//! only through the named transitions below, each of which keeps the
-//! counters `tracker_flush` waits on consistent.
+//! one state lock of `Shared`. Its fields are private: the caller's side
+//! and the worker change it only through the named transitions below, each
+//! of which keeps the counters `tracker_flush` waits on consistent. What the
+//! worker knows about reaching the collector is `schedule::Reachability`,
+//! with transitions of its own.
 //!
 //! Lock order, for the whole crate: `Shared::send_gate`, then
 //! `Shared::state`, then the store's locks (`queue`'s inner lock before its
@@ -12,7 +13,11 @@ use crate::config::StorageMode;
 use crate::engine::schedule::Reachability;
 use crate::events::{DropReason, Event};
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Events queued by the caller's thread beyond this count are kept as id
+/// runs without the hit text, so a runaway caller cannot grow memory.
+const PENDING_FULL_EVENTS: usize = 4096;
 
 /// A never-mode hit waiting for its one attempt.
 #[derive(Clone)]
@@ -24,7 +29,7 @@ pub struct MemoryHit {
 }
 
 /// An event decided on the caller's thread, emitted by the worker.
-pub enum Pending {
+enum Pending {
     Event(Event),
     /// Dropped hits whose text is not kept (erased, or beyond the budget).
     Erased {
@@ -35,35 +40,35 @@ pub enum Pending {
 
 /// Everything the caller's thread and the worker agree on.
 pub struct State {
-    pub(super) mode: StorageMode,
-    pub(super) opt_out: bool,
-    pub(super) started: bool,
-    pub(super) shutdown: bool,
-    pub(super) memory: VecDeque<MemoryHit>,
-    pub(super) memory_accepted: u64,
-    pub(super) memory_handled: u64,
+    mode: StorageMode,
+    opt_out: bool,
+    started: bool,
+    shutdown: bool,
+    memory: VecDeque<MemoryHit>,
+    memory_accepted: u64,
+    memory_handled: u64,
     /// Last store id whose arrival was accepted / handled by the worker.
-    pub(super) store_accepted: u64,
-    pub(super) store_handled: u64,
+    store_accepted: u64,
+    store_handled: u64,
     /// The same two, as the store's append sequence numbers.
-    pub(super) store_accepted_seq: u64,
-    pub(super) store_handled_seq: u64,
-    pub(super) dispatch_requested: u64,
-    pub(super) dispatch_done: u64,
+    store_accepted_seq: u64,
+    store_handled_seq: u64,
+    dispatch_requested: u64,
+    dispatch_done: u64,
     /// Reaching the collector: online, backoff, pause, the host's hint.
     pub(super) reach: Reachability,
-    pub(super) pending: VecDeque<Pending>,
-    pub(super) unsynced_since: Option<Instant>,
-    pub(super) exited: bool,
+    pending: VecDeque<Pending>,
+    unsynced_since: Option<Instant>,
+    exited: bool,
     /// The never-mode hit whose request is in flight.
-    pub(super) memory_in_flight: Option<MemoryHit>,
+    memory_in_flight: Option<MemoryHit>,
     /// Final events queued in `pending` so far, and emitted so far.
-    pub(super) events_owed: u64,
-    pub(super) events_emitted: u64,
+    events_owed: u64,
+    events_emitted: u64,
     /// The worker waits with nothing to do, so the next hit must wake it.
     /// While it works (or gathers arrivals) a send wakes nobody: waking a
     /// thread costs a system call, more than the rest of a send.
-    pub(super) worker_idle: bool,
+    worker_idle: bool,
 }
 
 impl State {
@@ -260,5 +265,157 @@ impl State {
     /// The hits are on disk (`tracker_flush` synced them).
     pub fn synced(&mut self) {
         self.unsynced_since = None;
+    }
+}
+
+/// Stored hits that arrived since the worker last looked: ids
+/// `from..=upto`, append sequence numbers `after_seq+1..=upto_seq`.
+pub struct Arrivals {
+    pub from: u64,
+    pub upto: u64,
+    pub after_seq: u64,
+    pub upto_seq: u64,
+}
+
+/// The worker's transitions (and the events owed, which both sides add).
+impl State {
+    pub fn has_started(&self) -> bool {
+        self.started
+    }
+
+    /// The worker waits with nothing to do: the next hit must wake it.
+    pub fn worker_waits(&mut self) {
+        self.worker_idle = true;
+    }
+
+    pub fn worker_resumes(&mut self) {
+        self.worker_idle = false;
+    }
+
+    /// Whether the worker waits with nothing to do.
+    pub fn worker_idle(&self) -> bool {
+        self.worker_idle
+    }
+
+    /// The worker has ended; `tracker_destroy` stops waiting.
+    pub fn worker_ended(&mut self) {
+        self.exited = true;
+    }
+
+    /// The next never-mode hit for its attempt, marked in flight.
+    pub fn next_memory_hit(&mut self) -> Option<MemoryHit> {
+        let hit = self.memory.pop_front()?;
+        self.memory_in_flight = Some(hit.clone());
+        Some(hit)
+    }
+
+    /// Ends the in-flight attempt; `false` if `tracker_destroy` took it
+    /// over (and reported it) meanwhile.
+    pub fn end_memory_attempt(&mut self) -> bool {
+        self.memory_in_flight.take().is_some()
+    }
+
+    /// Never-mode hits up to `seq` are handled (their event emitted).
+    pub fn memory_handled_upto(&mut self, seq: u64) {
+        self.memory_handled = self.memory_handled.max(seq);
+    }
+
+    /// At shutdown: the hit in flight, if the worker did not end its
+    /// attempt, and those still waiting; all count as handled.
+    pub fn give_up_memory_hits(&mut self) -> (Option<MemoryHit>, Vec<MemoryHit>) {
+        let in_flight = self.memory_in_flight.take();
+        let left = self.memory.drain(..).collect();
+        self.memory_handled = self.memory_accepted;
+        (in_flight, left)
+    }
+
+    pub fn has_memory_hits(&self) -> bool {
+        !self.memory.is_empty()
+    }
+
+    /// Stored hits appended that the worker has not handled yet.
+    pub fn has_new_arrivals(&self) -> bool {
+        self.store_accepted > self.store_handled
+    }
+
+    pub fn arrivals(&self) -> Arrivals {
+        Arrivals {
+            from: self.store_handled + 1,
+            upto: self.store_accepted,
+            after_seq: self.store_handled_seq,
+            upto_seq: self.store_accepted_seq,
+        }
+    }
+
+    /// The arrivals up to `arrivals` are handled (STORED reported or sent).
+    pub fn arrivals_handled(&mut self, arrivals: &Arrivals) {
+        self.store_handled = self.store_handled.max(arrivals.upto);
+        self.store_handled_seq = self.store_handled_seq.max(arrivals.upto_seq);
+    }
+
+    /// A dispatch is asked for and not done yet.
+    pub fn dispatching(&self) -> bool {
+        self.dispatch_requested > self.dispatch_done
+    }
+
+    /// The dispatches asked for so far (what one drain settles).
+    pub fn dispatch_target(&self) -> u64 {
+        self.dispatch_requested
+    }
+
+    pub fn dispatched_upto(&mut self, target: u64) {
+        self.dispatch_done = self.dispatch_done.max(target);
+    }
+
+    /// Queues a final event for the worker to emit (see `Shared::owe`).
+    pub fn owe(&mut self, event: Event) {
+        self.events_owed += 1;
+        if self.pending.len() < PENDING_FULL_EVENTS
+            || event.kind == crate::events::TRACKER_EVENT_SENT
+        {
+            self.pending.push_back(Pending::Event(event));
+            return;
+        }
+        let Event {
+            id, drop_reason, ..
+        } = event;
+        let reason = drop_reason.map_or(DropReason::DetailsLeftOut, |r| r.without_details());
+        if let Some(Pending::Erased { ids, reason: r }) = self.pending.back_mut()
+            && *r == reason
+        {
+            ids.push_back(id);
+            return;
+        }
+        self.pending.push_back(Pending::Erased {
+            ids: VecDeque::from([id]),
+            reason,
+        });
+    }
+
+    pub fn has_pending_events(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// How many more removed records may keep their text in pending events.
+    pub fn text_budget(&self) -> usize {
+        PENDING_FULL_EVENTS.saturating_sub(self.pending.len())
+    }
+
+    pub fn event_emitted(&mut self) {
+        self.events_emitted += 1;
+    }
+
+    /// When the hits appended since the last sync are due for one.
+    pub fn sync_deadline(&self, every: Duration) -> Option<Instant> {
+        self.unsynced_since.map(|t| t + every)
+    }
+
+    /// Takes the sync if it is due at `now`.
+    pub fn take_sync_due(&mut self, now: Instant, every: Duration) -> bool {
+        let due = self.sync_deadline(every).is_some_and(|t| now >= t);
+        if due {
+            self.unsynced_since = None;
+        }
+        due
     }
 }

@@ -91,7 +91,7 @@ impl Harness {
     fn wait_for_requests(&self, count: usize) {
         self.wait_for_requests_made(count);
         let deadline = Instant::now() + SETTLE;
-        while !self.tracker().shared().state.lock().worker_idle {
+        while !self.tracker().shared().state.lock().worker_idle() {
             assert!(Instant::now() < deadline, "the worker never went idle");
             std::thread::sleep(Duration::from_millis(1));
         }

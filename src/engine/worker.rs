@@ -54,7 +54,7 @@ pub fn run(shared: &Shared) {
 fn finish(shared: &Shared) {
     report_unsent(shared);
     let mut state = shared.state.lock();
-    state.exited = true;
+    state.worker_ended();
     shared.progress.notify_all();
 }
 
@@ -72,19 +72,17 @@ pub fn report_unsent(shared: &Shared) {
     }
     {
         let mut state = shared.state.lock();
-        let in_flight = state.memory_in_flight.take();
+        let (in_flight, left) = state.give_up_memory_hits();
         if let Some(hit) = in_flight {
             let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
             let reason = DropReason::DestroyedInFlight;
             shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
         }
-        let left: Vec<_> = state.memory.drain(..).collect();
         for hit in left {
             let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
             let reason = DropReason::DestroyedBeforeSent;
             shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
         }
-        state.memory_handled = state.memory_accepted;
     }
     emit_pending(shared);
 }
@@ -95,8 +93,8 @@ fn queued(shared: &Shared) -> u64 {
 
 /// Stored hits wait for the automatic retry timer.
 fn retrying(shared: &Shared, state: &State) -> bool {
-    state.mode == StorageMode::Required
-        && !state.opt_out
+    state.mode() == StorageMode::Required
+        && !state.opted_out()
         && !state.reach.host_offline()
         && queued(shared) > 0
 }
@@ -108,19 +106,19 @@ fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool
 /// New hits whose first handling is due, or stored hits still to be moved
 /// from the intake into fjall.
 fn has_arrivals(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
-    !state.memory.is_empty()
-        || state.store_accepted > state.store_handled
+    state.has_memory_hits()
+        || state.has_new_arrivals()
         || (due(local.intake_retry, now)
             && shared.store.as_ref().is_some_and(Store::intake_waiting))
 }
 
 fn has_other_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
-    !state.pending.is_empty()
+    state.has_pending_events()
         || shared.store.as_ref().is_some_and(Store::has_evicted)
-        || state.dispatch_requested > state.dispatch_done
+        || state.dispatching()
         || (retrying(shared, state) && state.reach.may_probe(now))
         || (local.next_expiry.is_some_and(|t| now >= t) && queued(shared) > 0)
-        || state.unsynced_since.is_some_and(|t| now >= t + SYNC_EVERY)
+        || state.sync_deadline(SYNC_EVERY).is_some_and(|t| now >= t)
 }
 
 /// When the worker must look again without being woken: only for timers
@@ -133,7 +131,7 @@ fn next_deadline(shared: &Shared, state: &State, local: &Local) -> Option<Instan
     [
         retry,
         expiry,
-        state.unsynced_since.map(|t| t + SYNC_EVERY),
+        state.sync_deadline(SYNC_EVERY),
         local.intake_retry,
     ]
     .into_iter()
@@ -145,29 +143,29 @@ fn next_deadline(shared: &Shared, state: &State, local: &Local) -> Option<Instan
 fn wait_for_work(shared: &Shared, local: &Local) -> bool {
     let mut state = shared.state.lock();
     loop {
-        if state.shutdown {
+        if state.is_shut_down() {
             return false;
         }
         let now = shared.clock.now();
-        if state.started && has_work(shared, &state, local, now) {
+        if state.has_started() && has_work(shared, &state, local, now) {
             let gather_until = local.last_pass.map(|t| t + GATHER);
             if let Some(until) = gather_until.filter(|&until| until > now)
                 && !has_other_work(shared, &state, local, now)
             {
                 // A notify (flush, dispatch, settings) ends this early.
                 shared.clock.wait_until(&shared.wake, &mut state, until);
-                return !state.shutdown;
+                return !state.is_shut_down();
             }
             return true;
         }
-        state.worker_idle = true;
-        match next_deadline(shared, &state, local).filter(|_| state.started) {
+        state.worker_waits();
+        match next_deadline(shared, &state, local).filter(|_| state.has_started()) {
             Some(deadline) if deadline > now => {
                 shared.clock.wait_until(&shared.wake, &mut state, deadline);
             }
             _ => shared.wake.wait(&mut state),
         }
-        state.worker_idle = false;
+        state.worker_resumes();
     }
 }
 
