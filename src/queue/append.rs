@@ -137,12 +137,11 @@ impl Store {
         self.prepare_window();
     }
 
-    /// `prepare_intake` for a caller holding the inner lock, which keeps
-    /// the intake files from being switched, emptied or closed meanwhile
-    /// (the preparation's contract). The intake lock is held only to plan
-    /// and to record, never while pages are allocated and faulted in.
+    /// Prepares the active intake file's window now. The intake lock is
+    /// held only to plan and to record, never while pages are allocated and
+    /// faulted in; `intake` keeps the file mapped and whole meanwhile.
     pub(super) fn prepare_window(&self) {
-        let Some((index, plan, file)) = self
+        let Some(preparing) = self
             .intake
             .lock()
             .files
@@ -151,11 +150,9 @@ impl Store {
         else {
             return;
         };
-        // SAFETY: the caller holds the inner lock (see above); `file` is
-        // the mapped file; sends keep appending only as `run` allows.
-        let succeeded = unsafe { plan.run(&file) }.is_ok();
+        let succeeded = preparing.run();
         if let Some(files) = self.intake.lock().files.as_mut() {
-            files.prepared(index, &plan, succeeded);
+            files.finish_preparation(preparing, succeeded);
         }
     }
 

@@ -124,11 +124,17 @@ impl Store {
             // Outside the intake lock: zeroing a file takes a while,
             // and no append goes to the inactive file. If it fails the file
             // stays full; `switch` retries before reuse.
-            let emptier = self.intake.lock().files.as_ref().map(|f| f.emptier(index));
-            if emptier.is_some_and(intake::Emptier::run)
-                && let Some(files) = self.intake.lock().files.as_mut()
-            {
-                files.mark_empty(index);
+            let emptier = self
+                .intake
+                .lock()
+                .files
+                .as_mut()
+                .and_then(|f| f.start_emptying(index));
+            if let Some(emptier) = emptier {
+                let emptied = emptier.run();
+                if let Some(files) = self.intake.lock().files.as_mut() {
+                    files.finish_emptying(index, emptied);
+                }
             }
         }
         Ok(())

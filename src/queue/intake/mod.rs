@@ -182,6 +182,11 @@ pub(crate) struct IntakeFiles {
     /// Where the next entry goes in each file.
     lens: [u64; 2],
     active: usize,
+    /// A preparation of the file's window is running (`Preparing`): the
+    /// file is not emptied, cut or unmapped until it is finished.
+    preparing: [bool; 2],
+    /// An `Emptier` of the file is running: no preparation starts on it.
+    emptying: [bool; 2],
 }
 
 /// Allocated bytes an emptied file keeps for its next turn: reusing
@@ -207,6 +212,8 @@ impl IntakeFiles {
             maps: [None, None],
             lens,
             active: 0,
+            preparing: [false; 2],
+            emptying: [false; 2],
         })
     }
 
@@ -263,26 +270,36 @@ impl IntakeFiles {
     }
 
     /// What to prepare in the active file's window ahead of the next
-    /// appends, if anything: the file's index, the preparation and the
-    /// file to run it on (without the intake lock), then `prepared`.
-    pub(crate) fn plan_preparation(&mut self) -> Option<(usize, Preparation, File)> {
-        let active = self.active;
-        let offset = usize::try_from(self.lens[active]).ok()?;
-        let plan = self.maps[active].as_mut()?.plan_for_worker(offset)?;
-        match self.files[active].try_clone() {
-            Ok(file) => Some((active, plan, file)),
+    /// appends, if anything. Run it (`Preparing::run`, without the intake
+    /// lock), then hand it back to `finish_preparation`; until then the
+    /// file is neither emptied, cut nor unmapped.
+    pub(crate) fn plan_preparation(&mut self) -> Option<Preparing> {
+        let index = self.active;
+        if self.preparing[index] || self.emptying[index] {
+            return None;
+        }
+        let offset = usize::try_from(self.lens[index]).ok()?;
+        let plan = self.maps[index].as_mut()?.plan_for_worker(offset)?;
+        match self.files[index].try_clone() {
+            Ok(file) => {
+                self.preparing[index] = true;
+                Some(Preparing { index, plan, file })
+            }
             Err(_) => {
-                self.prepared(active, &plan, false);
+                if let Some(map) = &mut self.maps[index] {
+                    map.prepared(&plan, false);
+                }
                 None
             }
         }
     }
 
-    /// Records how a preparation of file `index` ended.
-    pub(crate) fn prepared(&mut self, index: usize, done: &Preparation, succeeded: bool) {
-        if let Some(map) = &mut self.maps[index] {
-            map.prepared(done, succeeded);
+    /// Records how a preparation ended; the file may be emptied again.
+    pub(crate) fn finish_preparation(&mut self, done: Preparing, succeeded: bool) {
+        if let Some(map) = &mut self.maps[done.index] {
+            map.prepared(&done.plan, succeeded);
         }
+        self.preparing[done.index] = false;
     }
 
     /// Makes the other file the active one if it is empty, and returns the
@@ -299,33 +316,43 @@ impl IntakeFiles {
 
     /// Empties file `index` once all its hits are in fjall.
     pub(crate) fn empty(&mut self, index: usize) -> bool {
-        let emptied = self.emptier(index).run();
-        if emptied {
-            self.mark_empty(index);
-        }
+        let Some(emptier) = self.start_emptying(index) else {
+            return false;
+        };
+        let emptied = emptier.run();
+        self.finish_emptying(index, emptied);
         emptied
     }
 
     /// What empties the inactive file `index` without holding the intake
     /// lock (zeroing megabytes takes a while); `run` it, then
-    /// `mark_empty`. Appends never go to the inactive file.
-    pub(crate) fn emptier(&self, index: usize) -> Emptier {
+    /// `finish_emptying`. `None` while the file's window is being prepared
+    /// or another emptier runs: the file stays full and is emptied later.
+    /// Appends never go to the inactive file.
+    pub(crate) fn start_emptying(&mut self, index: usize) -> Option<Emptier> {
+        if self.preparing[index] || self.emptying[index] {
+            return None;
+        }
+        self.emptying[index] = true;
         let ready = self.mapped_len(index);
         let keep_len = ready.min(KEEP_ALLOCATED);
-        Emptier {
+        Some(Emptier {
             file: self.files[index].try_clone().ok(),
             zero_len: self.lens[index].min(keep_len),
             keep_len,
             needs_cut: self.lens[index].max(ready) > keep_len,
-        }
+        })
     }
 
-    /// Records that file `index` was emptied through `emptier`: appends
-    /// start again at its beginning.
-    pub(crate) fn mark_empty(&mut self, index: usize) {
-        self.lens[index] = 0;
-        if let Some(map) = &mut self.maps[index] {
-            map.restart();
+    /// Records how emptying file `index` ended: once emptied, appends start
+    /// again at its beginning.
+    pub(crate) fn finish_emptying(&mut self, index: usize, emptied: bool) {
+        self.emptying[index] = false;
+        if emptied {
+            self.lens[index] = 0;
+            if let Some(map) = &mut self.maps[index] {
+                map.restart();
+            }
         }
     }
 
@@ -333,6 +360,11 @@ impl IntakeFiles {
     /// is in fjall: a closed store keeps no intake space allocated.
     /// `false` if a file could not be cut (it is then replayed at open).
     pub(crate) fn release(mut self) -> bool {
+        if self.preparing.iter().any(|&p| p) {
+            // A preparation still runs on a window: it is left mapped and
+            // the files as they are (replayed at the next open).
+            return false;
+        }
         // Unmapped first: a mapped file must never be cut below the mapping.
         self.maps = [None, None];
         let cut = |file: &File| file.set_len(0).is_ok();
@@ -377,6 +409,43 @@ impl IntakeFiles {
     }
 }
 
+impl Drop for IntakeFiles {
+    /// A window whose preparation still runs stays mapped (its address
+    /// space is leaked, never reused while pages are being faulted in).
+    fn drop(&mut self) {
+        for index in 0..2 {
+            if self.preparing[index]
+                && let Some(map) = self.maps[index].take()
+            {
+                std::mem::forget(map);
+            }
+        }
+    }
+}
+
+/// A preparation of one file's mapped window, planned under the intake
+/// lock and run without it.
+pub(crate) struct Preparing {
+    index: usize,
+    plan: Preparation,
+    file: File,
+}
+
+impl Preparing {
+    /// Allocates and faults in the planned chunks and lets go of pages
+    /// behind the writer; `false` if that failed (the writer then appends
+    /// with `pwrite` past the prepared part).
+    pub(crate) fn run(&self) -> bool {
+        // SAFETY: `plan_preparation` made this from the file's live mapping
+        // and a handle to the same file, and marked the file `preparing`:
+        // until `finish_preparation` clears that, `IntakeFiles` does not
+        // empty or cut the file (`start_emptying` refuses, `release` keeps
+        // it) and does not unmap it (`release` and `drop` keep the mapping).
+        // Appends go on meanwhile only as `Preparation::run` allows.
+        unsafe { self.plan.run(&self.file) }.is_ok()
+    }
+}
+
 /// Empties an intake file: cuts it to the allocated length it keeps and
 /// zeroes the entries in what remains (so no stale entry can be read back).
 pub(crate) struct Emptier {
@@ -394,7 +463,7 @@ impl Emptier {
         };
         // Cut first: if that fails nothing is zeroed, and the file keeps
         // its entries for `switch` to retry. Mapped pages past the cut are
-        // never touched: the file is not written until `mark_empty` has
+        // never touched: the file is not written until `finish_emptying` has
         // restarted its window from nothing.
         if (self.keep_len == 0 || self.needs_cut) && file.set_len(self.keep_len).is_err() {
             return false;
@@ -494,5 +563,55 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert_eq!(parse(&flipped).len(), 1);
+    }
+
+    /// While a window is being prepared its file is neither emptied nor
+    /// released (cut, unmapped); once finished it is.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_file_being_prepared_is_not_emptied_or_released() {
+        let dir =
+            std::env::temp_dir().join(format!("offtrack-intake-guard-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut files = IntakeFiles::open(&dir).unwrap();
+        files.map();
+        let mut pending = Pending::default();
+        let entry = pending
+            .push(1, 5, |out| out.extend_from_slice(b"hello"))
+            .to_vec();
+        files.append(&entry).unwrap();
+        if files.maps[files.active()].is_none() {
+            // No mapping on this filesystem (it rewrites in place): nothing
+            // is ever prepared, so there is nothing to guard.
+            eprintln!("no mapped window here: guard test skipped");
+            return;
+        }
+        let preparing = files.plan_preparation().expect("a window to prepare");
+        let active = files.active();
+        assert!(
+            files.plan_preparation().is_none(),
+            "one preparation at a time"
+        );
+        assert!(
+            files.start_emptying(active).is_none(),
+            "emptied while prepared"
+        );
+        assert!(preparing.run());
+        files.finish_preparation(preparing, true);
+        let emptier = files.start_emptying(active).expect("emptied once prepared");
+        assert!(
+            files.start_emptying(active).is_none(),
+            "one emptier at a time"
+        );
+        assert!(files.plan_preparation().is_none(), "prepared while emptied");
+        files.finish_emptying(active, emptier.run());
+        assert_eq!(files.active_len(), 0);
+
+        let preparing = files.plan_preparation().expect("a new window");
+        assert!(!files.release(), "released while prepared");
+        // The mapping was kept (and leaked), so the preparation is still safe.
+        assert!(preparing.run());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
