@@ -8,6 +8,21 @@ use super::*;
 /// (skiplist node, key, sequence number), so rotation follows memory use.
 pub(super) const TOMBSTONE_BYTES: u64 = 96;
 impl Store {
+    /// The queued entries from `head` on, oldest first: id, key, value.
+    pub(super) fn queued<'a>(
+        &'a self,
+        open: &'a Open,
+        head: u64,
+    ) -> impl Iterator<Item = Result<(u64, fjall::Slice, fjall::Slice)>> + 'a {
+        open.queue.range(key_of(head)..).map(move |guard| {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
+            let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            Ok((id, key, value))
+        })
+    }
+
     /// Rewrites a stored record (attempts, flags) if it is still queued.
     pub fn update(&self, record: &Record) -> Result<bool> {
         let mut inner = self.inner.lock();
@@ -78,11 +93,8 @@ impl Store {
             return Ok(out);
         }
         let open = inner.open.as_ref().ok_or_else(closed)?;
-        for guard in open.queue.range(key_of(inner.head)..) {
-            let (key, value) = guard
-                .into_inner()
-                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
-            let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+        for entry in self.queued(open, inner.head) {
+            let (id, key, value) = entry?;
             out.push(Record::decode(&key, &value).ok_or(id));
             if out.len() as u64 >= max {
                 break;
@@ -161,11 +173,8 @@ impl Store {
         let open = inner.open.as_ref().ok_or_else(closed)?;
         let mut batch = open.db.batch();
         let mut next_head = None;
-        for guard in open.queue.range(key_of(inner.head)..) {
-            let (key, value) = guard
-                .into_inner()
-                .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
-            let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+        for entry in self.queued(open, inner.head) {
+            let (id, key, value) = entry?;
             let record = Record::decode(&key, &value);
             if removed.len() as u64 >= max || !keep_going(id, record.as_ref()) {
                 next_head = Some(id);
@@ -222,11 +231,8 @@ impl Store {
         let mut removed = Vec::new();
         if inner.count > 0 {
             let open = inner.open.as_ref().ok_or_else(closed)?;
-            for guard in open.queue.range(key_of(inner.head)..) {
-                let (key, value) = guard
-                    .into_inner()
-                    .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
-                let id = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            for entry in self.queued(open, inner.head) {
+                let (id, key, value) = entry?;
                 // Only the first `keep_records` keep their text, so a huge
                 // queue is not copied into memory.
                 let record = (removed.len() < keep_records)
