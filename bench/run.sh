@@ -39,6 +39,9 @@ if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ]; then
   fi
 fi
 
+# bench/target holds the run's scratch files and its table (cargo builds
+# into the workspace's target/).
+mkdir -p target
 work="$PWD/target/work"
 BENCH_DIR="$work" BENCH_NOTLS_LIB="$notls_lib" \
   ../target/release/offtrack-bench run $mode --lib-dir ../target/release | tee target/last-run.txt
