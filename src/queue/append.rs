@@ -115,10 +115,7 @@ impl Store {
         intake.next_position += 1;
         intake.next_offset += size;
         intake.appended += 1;
-        let count =
-            self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst);
-        let bytes =
-            self.moving_size.1.load(Ordering::SeqCst) + self.fjall_size.1.load(Ordering::SeqCst);
+        let (count, bytes) = self.sizes.total();
         let appended = Appended {
             id,
             seq: intake.appended,

@@ -56,33 +56,29 @@ pub(super) const OUTRUN_FILE_BYTES: u64 = 16 * 1024 * 1024;
 impl Store {
     /// The queue's limits, which moving the intake into fjall applies.
     pub fn set_limits(&self, max_hits: u64, max_bytes: u64) {
-        self.limits.0.store(max_hits, Ordering::Relaxed);
-        self.limits.1.store(max_bytes, Ordering::Relaxed);
+        self.limits.set(max_hits, max_bytes);
     }
 
     /// Takes the hits moves have dropped for the limits, oldest first.
     pub fn take_evicted(&self) -> Vec<Removed> {
-        std::mem::take(&mut *self.evicted.lock())
+        self.evicted.take()
     }
 
     /// Moves dropped hits whose events are still to be given.
     pub fn has_evicted(&self) -> bool {
-        !self.evicted.lock().is_empty()
+        !self.evicted.is_empty()
     }
 
     pub(super) fn note_evicted(&self, removed: Vec<Removed>) {
         if !removed.is_empty() {
-            self.evicted.lock().extend(removed);
+            self.evicted.push(removed);
         }
     }
 
     pub(super) fn trim_for(&self, inner: &Inner, hits: &intake::Pending) -> Option<Trim> {
         let trim = Trim {
             left: (inner.count + hits.count(), inner.bytes + hits.url_bytes()),
-            max: (
-                self.limits.0.load(Ordering::Relaxed),
-                self.limits.1.load(Ordering::Relaxed),
-            ),
+            max: (self.limits.max_hits(), self.limits.max_bytes()),
         };
         trim.over().then_some(trim)
     }
@@ -133,8 +129,8 @@ impl Store {
         let intake = self.intake.lock();
         let newer = &intake.pending;
         newer.count() > 0
-            && (newer.count() >= self.limits.0.load(Ordering::Relaxed)
-                || newer.url_bytes() >= self.limits.1.load(Ordering::Relaxed))
+            && (newer.count() >= self.limits.max_hits()
+                || newer.url_bytes() >= self.limits.max_bytes())
     }
 
     /// Once the newer hits fill the queue (`newer_fill_the_queue`), drops
@@ -162,8 +158,7 @@ impl Store {
     /// fjall once the newer hits fill the queue (`newer_fill_the_queue`),
     /// so only a worker starved of CPU falls this far behind.
     pub(super) fn outrun(&self, pending: &intake::Pending, files: Option<&IntakeFiles>) -> bool {
-        let max_hits = self.limits.0.load(Ordering::Relaxed);
-        let max_bytes = self.limits.1.load(Ordering::Relaxed);
+        let (max_hits, max_bytes) = (self.limits.max_hits(), self.limits.max_bytes());
         (pending.count() >= max_hits.saturating_mul(OUTRUN_LIMITS)
             || pending.url_bytes() >= max_bytes.saturating_mul(OUTRUN_LIMITS))
             && files.is_some_and(|f| f.active_len() >= OUTRUN_FILE_BYTES)
@@ -195,5 +190,61 @@ impl Store {
             max,
             keep_records,
         )
+    }
+}
+
+/// `max_queue_hits` / `max_queue_bytes`, read without a lock by sends and
+/// moves; unlimited until `Store::set_limits`.
+pub(super) struct Limits {
+    max_hits: AtomicU64,
+    max_bytes: AtomicU64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_hits: AtomicU64::new(u64::MAX),
+            max_bytes: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Limits {
+    pub(super) fn set(&self, max_hits: u64, max_bytes: u64) {
+        self.max_hits.store(max_hits, Ordering::Relaxed);
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
+    }
+
+    pub(super) fn max_hits(&self) -> u64 {
+        self.max_hits.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn max_bytes(&self) -> u64 {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The hits moves dropped for the limits, oldest first, until the tracker
+/// takes them to give each its DROPPED event.
+#[derive(Default)]
+pub(super) struct Evicted {
+    removed: Mutex<Vec<Removed>>,
+}
+
+impl Evicted {
+    pub(super) fn push(&self, removed: Vec<Removed>) {
+        self.removed.lock().extend(removed);
+    }
+
+    pub(super) fn take(&self) -> Vec<Removed> {
+        std::mem::take(&mut *self.removed.lock())
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.removed.lock().len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.removed.lock().is_empty()
     }
 }

@@ -41,6 +41,7 @@ mod limits;
 mod moving;
 mod records;
 mod recovery;
+mod sizes;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +50,7 @@ use db::*;
 use limits::*;
 use moving::*;
 use recovery::*;
+use sizes::Sizes;
 
 use crate::error::{Error, Result};
 use crate::queue::dir::StorageDir;
@@ -145,22 +147,17 @@ pub struct Store {
     dir: StorageDir,
     inner: Mutex<Inner>,
     intake: Mutex<Intake>,
-    /// `inner.count`/`inner.bytes` as of the last change, and the batch an
-    /// absorb is moving, for `append`'s limit check: it holds the intake
-    /// lock and may not wait for `inner`. Set in this order (moving first,
-    /// cleared last), a reader may count a batch twice but never misses it.
-    fjall_size: (AtomicU64, AtomicU64),
-    moving_size: (AtomicU64, AtomicU64),
+    /// The size as seen without `inner` (see `sizes`).
+    sizes: Sizes,
     /// Hits with ids up to this were in the intake when it was last synced.
     intake_synced: AtomicU64,
     /// The last move of the intake into fjall failed.
     moves_failing: std::sync::atomic::AtomicBool,
-    /// `max_queue_hits` / `max_queue_bytes` (`set_limits`): moving the
-    /// intake trims the queue to them (see `absorb`).
-    limits: (AtomicU64, AtomicU64),
-    /// Hits the moves dropped for the limits, oldest first, until the
-    /// tracker takes them (`take_evicted`) to give each its DROPPED event.
-    evicted: Mutex<Vec<Removed>>,
+    /// `max_queue_hits` / `max_queue_bytes`: moving the intake trims the
+    /// queue to them (see `limits`).
+    limits: Limits,
+    /// Hits the moves dropped for the limits, until their events are owed.
+    evicted: Evicted,
 }
 
 impl Store {
@@ -234,14 +231,13 @@ impl Store {
         Ok((
             Store {
                 dir,
-                fjall_size: (AtomicU64::new(inner.count), AtomicU64::new(inner.bytes)),
+                sizes: Sizes::new(inner.count, inner.bytes),
                 inner: Mutex::new(inner),
                 intake: Mutex::new(intake),
-                moving_size: (AtomicU64::new(0), AtomicU64::new(0)),
                 intake_synced: AtomicU64::new(0),
                 moves_failing: std::sync::atomic::AtomicBool::new(false),
-                limits: (AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)),
-                evicted: Mutex::new(Vec::new()),
+                limits: Limits::default(),
+                evicted: Evicted::default(),
             },
             report,
         ))
@@ -301,8 +297,7 @@ impl Store {
     }
 
     fn publish(&self, inner: &Inner) {
-        self.fjall_size.0.store(inner.count, Ordering::SeqCst);
-        self.fjall_size.1.store(inner.bytes, Ordering::SeqCst);
+        self.sizes.publish(inner.count, inner.bytes);
     }
 
     /// `count`, without waiting for the store's lock (which a move into
@@ -315,10 +310,7 @@ impl Store {
     /// `count_hint` and the bytes with it: whether the queue may be over a
     /// limit, without waiting for the store's lock.
     pub fn size_hint(&self) -> (u64, u64) {
-        let fjall = (
-            self.moving_size.0.load(Ordering::SeqCst) + self.fjall_size.0.load(Ordering::SeqCst),
-            self.moving_size.1.load(Ordering::SeqCst) + self.fjall_size.1.load(Ordering::SeqCst),
-        );
+        let fjall = self.sizes.total();
         let intake = self.intake.lock();
         (
             fjall.0 + intake.pending.count(),

@@ -42,8 +42,7 @@ impl Store {
             let previous = intake.files.as_mut().and_then(IntakeFiles::switch);
             let spare = std::mem::take(&mut intake.spare);
             let hits = intake.pending.take(spare);
-            self.moving_size.0.store(hits.count(), Ordering::SeqCst);
-            self.moving_size.1.store(hits.url_bytes(), Ordering::SeqCst);
+            self.sizes.moving(hits.count(), hits.url_bytes());
             (hits, previous, source)
         };
         self.prepare_window();
@@ -59,7 +58,7 @@ impl Store {
                 None
             },
             dropped: Vec::new(),
-            keep_text: EVICTED_TEXT.saturating_sub(self.evicted.lock().len()),
+            keep_text: EVICTED_TEXT.saturating_sub(self.evicted.len()),
             watch_newer: apply_limits,
             doomed: false,
         };
@@ -86,8 +85,7 @@ impl Store {
                 self.moves_failing.store(true, Ordering::SeqCst);
                 inner.broken = true;
                 self.intake.lock().pending.put_back_before(hits);
-                self.moving_size.0.store(0, Ordering::SeqCst);
-                self.moving_size.1.store(0, Ordering::SeqCst);
+                self.sizes.moved();
                 return Err(e);
             }
         };
@@ -102,8 +100,7 @@ impl Store {
             inner.head = inner.tail + 1;
         }
         self.publish(inner);
-        self.moving_size.0.store(0, Ordering::SeqCst);
-        self.moving_size.1.store(0, Ordering::SeqCst);
+        self.sizes.moved();
         // Kept only up to the size the intake holds at most.
         let spare = hits.into_spare();
         if spare.capacity() <= 2 * INTAKE_MEMORY_BYTES {
