@@ -118,6 +118,40 @@ pub fn main(args: &[String]) {
                 ms(took)
             ));
         }
+        // netdrain DIR ENDPOINT N EXTRA: N network hits stored (`always`
+        // mode sends nothing by itself), then tracker_dispatch timed until
+        // the queue is empty. EXTRA: more config keys, `,"key":value…`.
+        "netdrain" => {
+            let (dir, endpoint) = (Path::new(a(1)), a(2));
+            let n: usize = a(3).parse().expect("hit count");
+            let mut cfg = config(endpoint, Some(dir), "always", 2000);
+            cfg.pop();
+            cfg.push_str(a(4));
+            cfg.push('}');
+            let t = match Tracker::create(&cfg) {
+                Ok(t) => t,
+                Err(e) => {
+                    out(format!("error=config {e}"));
+                    std::process::exit(3);
+                }
+            };
+            for h in hits::net_hits(n, 14) {
+                t.send(&h).expect("send");
+            }
+            t.flush(Duration::from_secs(600)).expect("flush");
+            let queued = t.offline_count().unwrap();
+            let start = Instant::now();
+            t.dispatch().unwrap();
+            let flushed = t.flush(Duration::from_secs(1200));
+            let took = start.elapsed();
+            let left = t.offline_count().unwrap();
+            drop(t);
+            out(format!(
+                "queued={queued} left={left} drain_ms={:.1} flushed={}",
+                ms(took),
+                flushed.is_ok()
+            ));
+        }
         // netloop PORT N: the client-side limits, in a process of their own
         "netloop" => {
             let (port, n) = (a(1).parse::<u16>().unwrap(), a(2).parse::<u64>().unwrap());
