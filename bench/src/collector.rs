@@ -9,12 +9,13 @@
 //! it (`Connection: keep-alive`), which only the bench's own reuse client
 //! does.
 
+use crate::util::mono_ns;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Default)]
@@ -27,6 +28,8 @@ pub struct Counts {
     /// Requests the collector could not make sense of (answered 400).
     pub bad: AtomicU64,
     pub connections: AtomicU64,
+    /// Per request: when its head had arrived and when its body had (CLOCK_MONOTONIC ns).
+    pub timeline: Mutex<Vec<(u64, u64)>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +44,10 @@ pub struct Snapshot {
 }
 
 impl Counts {
+    pub fn take_timeline(&self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut *self.timeline.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub fn take(&self) -> Snapshot {
         let t = |a: &AtomicU64| a.swap(0, Ordering::SeqCst);
         Snapshot {
@@ -55,6 +62,9 @@ impl Counts {
     }
 }
 
+/// Connections served at once (the drains make one at a time).
+const THREADS: usize = 4;
+
 pub struct CountingCollector {
     pub port: u16,
     pub counts: Arc<Counts>,
@@ -66,26 +76,27 @@ impl CountingCollector {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind counting collector");
         let port = listener.local_addr().expect("collector address").port();
         let counts = Arc::new(Counts::default());
-        let c = counts.clone();
-        std::thread::spawn(move || {
-            for s in listener.incoming().flatten() {
-                let (c, tls) = (c.clone(), tls.clone());
-                c.connections.fetch_add(1, Ordering::Relaxed);
-                std::thread::spawn(move || {
+        // A fixed pool, as the other collector has: a thread started per
+        // connection cost the per-hit drain a tenth of a millisecond a hit.
+        for _ in 0..THREADS {
+            let (c, tls) = (counts.clone(), tls.clone());
+            let l = listener.try_clone().expect("clone collector listener");
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    c.connections.fetch_add(1, Ordering::Relaxed);
                     let _ = s.set_nodelay(true);
                     let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-                    match tls {
+                    match &tls {
                         None => serve(s, &c),
                         Some(cfg) => {
-                            let Ok(conn) = rustls::ServerConnection::new(cfg) else {
-                                return;
-                            };
-                            serve(rustls::StreamOwned::new(conn, s), &c);
+                            if let Ok(conn) = rustls::ServerConnection::new(cfg.clone()) {
+                                serve(rustls::StreamOwned::new(conn, s), &c);
+                            }
                         }
                     }
-                });
-            }
-        });
+                }
+            });
+        }
         CountingCollector { port, counts }
     }
 }
@@ -105,6 +116,7 @@ fn serve(mut s: impl Read + Write, counts: &Counts) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
+        let head_ns = mono_ns();
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or("");
@@ -130,8 +142,14 @@ fn serve(mut s: impl Read + Write, counts: &Counts) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
+        let body_ns = mono_ns();
         let body = &buf[head_end..head_end + length];
         let hits = count_hits(request_line, &content_type, body);
+        counts
+            .timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((head_ns, body_ns));
         counts.requests.fetch_add(1, Ordering::Relaxed);
         counts
             .body_bytes

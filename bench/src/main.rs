@@ -1,6 +1,8 @@
 //! offtrack benchmarks, side by side with an SQLite FIFO queue in the same
-//! run. `offtrack-bench run [--smoke]` (BENCH_FULL=1 adds 1M hits); see
-//! bench/run.sh and BENCHMARKS.md.
+//! run, then drains over a link and the many-devices simulation (10, 11).
+//! `offtrack-bench run [--smoke]` (BENCH_FULL=1 adds 1M hits,
+//! BENCH_ONLY=latency|network runs one part); see bench/run.sh and
+//! BENCHMARKS.md.
 
 mod child;
 mod collector;

@@ -1,7 +1,8 @@
 //! The one chart the bench draws (request rate over time) and a PNG
 //! encoder small enough to read in one sitting: 8-bit RGB, no filtering,
-//! zlib with stored (uncompressed) deflate blocks, CRC-32 and Adler-32 by
-//! hand. A chart of a few hundred kilobytes is not worth a dependency.
+//! one deflate block with the fixed Huffman codes whose matches only repeat
+//! the pixel to the left or above, CRC-32 and Adler-32 by hand. A chart
+//! is not worth a dependency.
 
 /// An RGB image to draw on.
 pub struct Canvas {
@@ -104,7 +105,7 @@ pub fn encode(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &zlib_stored(&raw));
+    chunk(&mut out, b"IDAT", &zlib_fixed(&raw, row + 1));
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -118,26 +119,116 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
-/// A zlib stream of stored deflate blocks (at most 65,535 bytes each).
-fn zlib_stored(data: &[u8]) -> Vec<u8> {
+/// A zlib stream of one deflate block with the fixed Huffman codes, whose
+/// only matches repeat the previous pixel or the pixel above: a chart is
+/// mostly runs of one colour, which this shrinks ≈40-fold, with none of a
+/// general compressor's search. `stride` is a scanline's length in bytes.
+fn zlib_fixed(data: &[u8], stride: usize) -> Vec<u8> {
+    let mut w = Bits::default();
     // CMF 0x78: deflate, 32 KiB window; FLG 0x01 makes CMF·256+FLG a multiple of 31.
-    let mut out = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = if data.is_empty() {
-        vec![&[]]
-    } else {
-        data.chunks(65_535).collect()
-    };
-    let last = blocks.len() - 1;
-    for (i, b) in blocks.into_iter().enumerate() {
-        // BFINAL in bit 0, BTYPE 00 (stored) in bits 1-2.
-        out.push(u8::from(i == last));
-        let len = b.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(b);
+    w.out.extend_from_slice(&[0x78, 0x01]);
+    w.put(1, 1); // BFINAL
+    w.put(1, 2); // BTYPE 01: fixed Huffman codes
+    let mut i = 0;
+    while i < data.len() {
+        let (len, dist) = [3, stride]
+            .into_iter()
+            .filter(|&d| d <= i && d <= 32_768)
+            .map(|d| {
+                let n = (0..258.min(data.len() - i))
+                    .take_while(|&k| data[i + k] == data[i + k - d])
+                    .count();
+                (n, d)
+            })
+            .max()
+            .unwrap_or((0, 0));
+        if len >= 3 {
+            w.length(len);
+            w.distance(dist);
+            i += len;
+        } else {
+            w.literal(u16::from(data[i]));
+            i += 1;
+        }
     }
+    w.literal(256); // end of block
+    let mut out = w.finish();
     out.extend_from_slice(&adler32(data).to_be_bytes());
     out
+}
+
+/// Deflate's bit order: values least significant bit first, Huffman codes
+/// most significant bit first.
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits {
+    fn put(&mut self, value: u32, bits: u32) {
+        self.acc |= u64::from(value) << self.n;
+        self.n += bits;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    fn code(&mut self, code: u32, bits: u32) {
+        self.put(code.reverse_bits() >> (32 - bits), bits);
+    }
+
+    /// A literal byte or 256..=287 in the fixed literal/length code.
+    fn literal(&mut self, v: u16) {
+        let v = u32::from(v);
+        match v {
+            0..=143 => self.code(0x30 + v, 8),
+            144..=255 => self.code(0x190 + v - 144, 9),
+            256..=279 => self.code(v - 256, 7),
+            _ => self.code(0xC0 + v - 280, 8),
+        }
+    }
+
+    fn length(&mut self, len: usize) {
+        const BASE: [u16; 29] = [
+            3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99,
+            115, 131, 163, 195, 227, 258,
+        ];
+        const EXTRA: [u32; 29] = [
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+        ];
+        let i = BASE
+            .iter()
+            .rposition(|&b| usize::from(b) <= len)
+            .unwrap_or(0);
+        self.literal(257 + i as u16);
+        self.put((len - usize::from(BASE[i])) as u32, EXTRA[i]);
+    }
+
+    fn distance(&mut self, dist: usize) {
+        const BASE: [u16; 30] = [
+            1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025,
+            1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+        ];
+        let i = BASE
+            .iter()
+            .rposition(|&b| usize::from(b) <= dist)
+            .unwrap_or(0);
+        // Codes 0-3 have no extra bits, then two codes per extra bit.
+        let extra = (i as u32).saturating_sub(2) / 2;
+        self.code(i as u32, 5);
+        self.put((dist - usize::from(BASE[i])) as u32, extra);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
 }
 
 pub fn crc32(data: &[u8]) -> u32 {
@@ -259,7 +350,7 @@ const BAND: Rgb = [245, 228, 228];
 impl Chart<'_> {
     pub fn draw(&self, width: usize, height: usize) -> Canvas {
         let mut c = Canvas::new(width, height, WHITE);
-        let (left, right, top, bottom) = (80i64, 20i64, 50i64, 60i64);
+        let (left, right, top, bottom) = (80i64, 20i64, 76i64, 60i64);
         let (pw, ph) = (width as i64 - left - right, height as i64 - top - bottom);
         let (x0, x1) = self.x_range;
         let y_max_data = self
@@ -325,7 +416,7 @@ impl Chart<'_> {
             }
         }
         // Title, axis labels, legend.
-        c.text(left, 14, self.title, 2, INK);
+        c.text(left, 12, self.title, 2, INK);
         let xl = Canvas::text_width(self.x_label, 2);
         c.text(
             left + pw / 2 - xl / 2,
@@ -334,7 +425,7 @@ impl Chart<'_> {
             2,
             INK,
         );
-        c.text(8, top - 22, self.y_label, 2, INK);
+        c.text(8, top - 28, self.y_label, 2, INK);
         let mut ly = top + 30;
         let lw = self
             .series
@@ -375,14 +466,12 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_zlib_stream_spans_blocks() {
-        let data: Vec<u8> = (0..150_000u32).map(|i| (i * 7) as u8).collect();
-        let z = zlib_stored(&data);
-        // Three blocks of 5 header bytes each, 2 bytes of zlib header, 4 of Adler-32.
-        assert_eq!(z.len(), data.len() + 3 * 5 + 2 + 4);
+    fn a_zlib_stream_has_its_header_and_checksum() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i / 700) as u8).collect();
+        let z = zlib_fixed(&data, 100);
         assert_eq!((u16::from(z[0]) << 8 | u16::from(z[1])) % 31, 0);
-        assert_eq!(z[2], 0, "first block not final");
-        assert_eq!(z[2 + 5 + 65_535], 0);
-        assert_eq!(z[2 + 2 * (5 + 65_535)], 1, "last block final");
+        assert_eq!(z[2] & 0b111, 0b011, "final block, fixed codes");
+        assert_eq!(z[z.len() - 4..], adler32(&data).to_be_bytes());
+        assert!(z.len() < data.len() / 20, "runs shrink: {} bytes", z.len());
     }
 }
