@@ -11,6 +11,7 @@
 #define OFFTRACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /**
