@@ -465,8 +465,11 @@ public:
     Config &send_interval_ms(std::uint64_t v) { return set_number("send_interval_ms", v); }
     /** URL on the endpoint's origin that takes a POST of many hits; "" turns batching off. */
     Config &batch_endpoint(std::string_view v) { return set_string("batch_endpoint", v); }
+    /** The body of a batch: one query per line, or Matomo's JSON bulk format. */
     Config &batch_format(BatchFormat v) { return set_string("batch_format", v == BatchFormat::Json ? "json" : "lines"); }
+    /** Most hits in one batch. */
     Config &batch_max_hits(std::uint64_t v) { return set_number("batch_max_hits", v); }
+    /** Most body bytes in one batch; a larger hit goes alone as a GET. */
     Config &batch_max_bytes(std::uint64_t v) { return set_number("batch_max_bytes", v); }
 
     /** Any key as raw JSON text (for keys newer than this header). */
