@@ -234,8 +234,8 @@ pub struct Pki {
 }
 
 impl Pki {
-    /// `None` (with the reason) when `openssl` is missing or fails: the
-    /// HTTPS rows are then skipped.
+    /// The reason, when `openssl` is missing or fails: the HTTPS rows are
+    /// then skipped.
     pub fn make(dir: &Path) -> Result<Pki, String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let openssl = |args: &[&str]| -> Result<(), String> {
