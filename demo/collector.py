@@ -4,9 +4,10 @@
 Serve:   python3 demo/collector.py serve --port 8123 [--log hits.jsonl] [--ready FILE]
 Report:  python3 demo/collector.py report hits.jsonl [--sent sent.txt] [--ts-param ts]
 
-`serve` listens on 127.0.0.1, answers every GET with an empty 200 and logs each
-hit with its query parameters: one readable line on stdout, one JSON line in
---log. `report` prints what arrived, in arrival order, with each hit's `ts`
+`serve` listens on 127.0.0.1, answers every GET (one hit) and every POST (a
+batch: one hit per line, or Matomo's {"requests": [...]}) with an empty 200
+and logs each hit with its query parameters: one readable line on stdout,
+one JSON line in --log. `report` prints what arrived, in arrival order, with each hit's `ts`
 (the time the hit was made) next to its arrival time; with --sent it also
 checks that the hits arrived in the order they were sent.
 """
@@ -37,13 +38,35 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        url = urlsplit(self.path)
+        self.server.requests += 1
+        self.log_hit(time.time(), "GET", url.path, url.query, 1)
+        self.answer()
+
+    def do_POST(self):
         arrival = time.time()
         url = urlsplit(self.path)
-        params = parse_qsl(url.query, keep_blank_values=True)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            queries = [q.lstrip("?") for q in json.loads(body)["requests"]]
+        else:
+            queries = body.split("\n") if body else []
+        self.server.requests += 1
+        print(f"    [collector] {clock(arrival)}  POST {url.path}  a batch of {len(queries)} hit(s)",
+              flush=True)
+        for query in queries:
+            self.log_hit(arrival, "POST", url.path, query, len(queries))
+        self.answer()
+
+    def log_hit(self, arrival, method, path, query, batch):
+        params = parse_qsl(query, keep_blank_values=True)
         record = {
             "arrival": arrival,
-            "path": url.path,
-            "query": url.query,
+            "method": method,
+            "path": path,
+            "request": self.server.requests,
+            "batch": batch,
+            "query": query,
             "params": params,
             "user_agent": self.headers.get("User-Agent", ""),
         }
@@ -55,8 +78,10 @@ class Handler(BaseHTTPRequestHandler):
         age = ""
         if made is not None and made.isdigit():
             age = f"  (made {clock(int(made))[:-4]}, {arrival - int(made):.1f} s earlier)"
-        print(f"    [collector] {clock(arrival)}  GET {url.path}  {shown}{age}", flush=True)
+        indent = "      " if method == "POST" else ""
+        print(f"    [collector] {indent}{clock(arrival)}  {method} {path}  {shown}{age}", flush=True)
 
+    def answer(self):
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.send_header("Connection", "close")
@@ -70,6 +95,7 @@ class Handler(BaseHTTPRequestHandler):
 def serve(args):
     server = HTTPServer(("127.0.0.1", args.port), Handler)
     server.ts_param = args.ts_param
+    server.requests = 0
     server.log_file = open(args.log, "a", encoding="utf-8") if args.log else None
     # SIGTERM from the demo's cleanup ends the process quietly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -93,7 +119,13 @@ def report(args):
     if os.path.exists(args.log):
         with open(args.log, encoding="utf-8") as f:
             records = [json.loads(line) for line in f if line.strip()]
-    print(f"  {len(records)} hit(s) arrived at the collector, in this order:")
+    requests = {}
+    for r in records:
+        requests.setdefault(r.get("request", 0), (r.get("method", "GET"), r.get("path", ""), []))[2].append(r)
+    print(f"  {len(records)} hit(s) arrived at the collector in {len(requests)} request(s):")
+    for n, (method, path, hits) in requests.items():
+        print(f"    request {n}: {method} {path} with {len(hits)} hit(s)")
+    print(f"  the hits, in this order:")
     print(f"  {'#':>2}  {'made (ts)':<12}  {'arrived':<12}  {'late by':>8}  hit")
     for i, r in enumerate(records, 1):
         params = dict(r["params"])

@@ -11,6 +11,7 @@
 #define OFFTRACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /**
@@ -27,6 +28,15 @@
  * Storage mode: value 2.
  */
 #define TRACKER_STORAGE_ALWAYS 2
+
+/**
+ * Defaults of the batch limits: large enough that 1,000 queued hits of
+ * about 430 bytes go in one request (one connection, two round trips on a
+ * slow link), small enough for a phone's upload to finish in seconds.
+ */
+#define DEFAULT_BATCH_MAX_HITS 1000
+
+#define DEFAULT_BATCH_MAX_BYTES (512 * 1024)
 
 /**
  * Event kind: the collector accepted the hit.
@@ -132,6 +142,46 @@ typedef struct tracker_event {
  * Called on the tracker's worker thread for every event.
  */
 typedef void (*tracker_event_callback)(const struct tracker_event *event, void *user_data);
+
+/**
+ * One request for the host's transport. Every pointer is valid only
+ * during the callback: copy what the request needs.
+ */
+typedef struct tracker_request {
+  /**
+   * Unique in the process; give it back to `tracker_transport_complete`.
+   */
+  uint64_t request_id;
+  /**
+   * "GET" or "POST".
+   */
+  const char *method;
+  const char *url;
+  /**
+   * NULL for GET.
+   */
+  const char *content_type;
+  /**
+   * NULL for GET.
+   */
+  const uint8_t *body;
+  size_t body_len;
+  /**
+   * Header name, value, name, value, …, NULL: the configured headers
+   * and User-Agent. Content-Type and Content-Length are the host's to set.
+   */
+  const char *const *headers;
+  /**
+   * How long the tracker waits for the completion
+   * (`request_timeout_seconds`); give the request the same timeout.
+   */
+  uint32_t timeout_ms;
+} tracker_request;
+
+/**
+ * Starts a request on the host's side (see `tracker_set_transport`).
+ */
+typedef void (*tracker_transport_callback)(const struct tracker_request *request, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -332,6 +382,47 @@ void tracker_string_free(char *s);
  * another thread until it is removed or the tracker destroyed.
  */
 int32_t tracker_set_event_callback(struct tracker *t, tracker_event_callback cb, void *user_data);
+
+/**
+ * Sends requests through the host instead of the built-in HTTP client
+ * (DESIGN.md §9); `cb` NULL goes back to the built-in client (in a build
+ * without it, hits stay queued until a transport is set). `cb` runs on the
+ * worker thread for each request and must only start it and return: it
+ * may not block, nor call `tracker_destroy` or `tracker_set_transport`.
+ * The host reports each request's result with `tracker_transport_complete`,
+ * from any thread (also from inside `cb`). A request in flight when the
+ * transport changes completes through the transport that started it.
+ * When this returns, the previous callback is not running and is not
+ * called again. Returns TRACKER_OK, or TRACKER_ERROR_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `t` is NULL or a live tracker; `cb` may be called with `user_data` from
+ * the worker thread until it is replaced or the tracker destroyed.
+ */
+int32_t tracker_set_transport(struct tracker *t, tracker_transport_callback cb, void *user_data);
+
+/**
+ * Reports what came of a request of the host's transport: `http_status`
+ * as received (a 3xx as it came, never followed) with `retry_after` the
+ * Retry-After header's text or NULL; or `http_status` 0 and `error` a text
+ * saying why no answer came (NULL allowed). The outcome rules are those of
+ * the built-in client. TRACKER_ERROR_INVALID_ARGUMENT, changing nothing,
+ * for a status other than 0 or 100-599, an id this tracker is not waiting
+ * for (unknown, already completed, or past its timeout: the tracker then
+ * counted it unreachable), or a tracker that is not alive; NULL tracker:
+ * TRACKER_ERROR_NULL_ARGUMENT. Must not be called after `tracker_destroy`
+ * returned (such a call is refused when detected, but the pointer may
+ * have been reused).
+ *
+ * # Safety
+ * `t` is NULL or a tracker pointer; `retry_after` and `error` are NULL
+ * or NUL-terminated strings.
+ */
+int32_t tracker_transport_complete(struct tracker *t,
+                                   uint64_t request_id,
+                                   int32_t http_status,
+                                   const char *retry_after,
+                                   const char *error);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,6 +5,7 @@
 //! Nothing here opens files or sockets.
 
 use crate::error::{Error, Result};
+use crate::net::batch::BatchFormat;
 use crate::net::url::Endpoint;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -81,7 +82,24 @@ pub struct Config {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub send_interval_ms: u64,
+    /// Batched delivery (DESIGN.md §8); `None` unless `batch_endpoint` is set.
+    pub batch: Option<Batching>,
 }
+
+/// Where and how batches of hits are posted.
+#[derive(Debug, Clone)]
+pub struct Batching {
+    pub endpoint: Endpoint,
+    pub format: BatchFormat,
+    pub max_hits: usize,
+    pub max_bytes: usize,
+}
+
+/// Defaults of the batch limits: large enough that 1,000 queued hits of
+/// about 430 bytes go in one request (one connection, two round trips on a
+/// slow link), small enough for a phone's upload to finish in seconds.
+pub const DEFAULT_BATCH_MAX_HITS: u64 = 1000;
+pub const DEFAULT_BATCH_MAX_BYTES: u64 = 512 * 1024;
 
 /// Upper bound for every millisecond/second setting: about 30 years, far
 /// past any sensible value, and small enough that no arithmetic overflows.
@@ -119,7 +137,12 @@ impl Config {
             retry_base_ms: 1000,
             retry_max_ms: 300_000,
             send_interval_ms: 0,
+            batch: None,
         };
+        let mut batch_endpoint = None;
+        let mut batch_format = BatchFormat::Lines;
+        let mut batch_max_hits = DEFAULT_BATCH_MAX_HITS;
+        let mut batch_max_bytes = DEFAULT_BATCH_MAX_BYTES;
         for (key, value) in map {
             let key = key.as_str();
             match key {
@@ -167,6 +190,23 @@ impl Config {
                 }
                 "retry_max_ms" => config.retry_max_ms = integer(key, value, 1, MAX_DURATION_VALUE)?,
                 "send_interval_ms" => config.send_interval_ms = integer(key, value, 0, 3_600_000)?,
+                "batch_endpoint" => {
+                    let url = string(key, value)?;
+                    batch_endpoint = (!url.is_empty())
+                        .then(|| Endpoint::parse_key(key, url))
+                        .transpose()?;
+                }
+                "batch_format" => {
+                    batch_format =
+                        BatchFormat::from_name(string(key, value)?).ok_or_else(|| {
+                            Error::config(format!(
+                                "config key 'batch_format' must be \"lines\" or \"json\", not {}",
+                                shown(value)
+                            ))
+                        })?;
+                }
+                "batch_max_hits" => batch_max_hits = integer(key, value, 1, 10_000)?,
+                "batch_max_bytes" => batch_max_bytes = integer(key, value, 1024, 16 << 20)?,
                 unknown => {
                     return Err(Error::config(format!(
                         "unknown config key '{}'",
@@ -177,6 +217,20 @@ impl Config {
         }
         config.endpoint =
             endpoint.ok_or_else(|| Error::config("config key 'endpoint' is required"))?;
+        if let Some(endpoint) = batch_endpoint {
+            if endpoint.origin != config.endpoint.origin {
+                return Err(Error::config(format!(
+                    "config key 'batch_endpoint' must be on the endpoint's origin {}, not {}",
+                    config.endpoint.origin, endpoint.origin
+                )));
+            }
+            config.batch = Some(Batching {
+                endpoint,
+                format: batch_format,
+                max_hits: batch_max_hits as usize,
+                max_bytes: batch_max_bytes as usize,
+            });
+        }
         if config.retry_max_ms < config.retry_base_ms {
             return Err(Error::config(
                 "config key 'retry_max_ms' must not be smaller than 'retry_base_ms'",
@@ -301,6 +355,14 @@ mod tests {
         assert_eq!(c.max_attempts, 3);
         assert_eq!(c.max_queue_bytes, 50 * 1024 * 1024);
         assert_eq!(c.retry_base_ms, 1000);
+        assert!(c.batch.is_none());
+        let c = Config::parse(
+            r#"{"endpoint":"http://127.0.0.1:1/c","batch_endpoint":"http://127.0.0.1:1/bulk"}"#,
+        )
+        .unwrap();
+        let batch = c.batch.unwrap();
+        assert_eq!(batch.format, BatchFormat::Lines);
+        assert_eq!((batch.max_hits, batch.max_bytes), (1000, 512 * 1024));
     }
 
     #[test]
@@ -331,6 +393,30 @@ mod tests {
             (
                 r#"{"endpoint":"http://h/","request_timeout_seconds":0}"#,
                 "request_timeout_seconds",
+            ),
+            (
+                r#"{"endpoint":"http://h/","batch_endpoint":"http://other/b"}"#,
+                "batch_endpoint",
+            ),
+            (
+                r#"{"endpoint":"http://h/","batch_endpoint":"h/b"}"#,
+                "batch_endpoint",
+            ),
+            (
+                r#"{"endpoint":"http://h/","batch_format":"xml"}"#,
+                "batch_format",
+            ),
+            (
+                r#"{"endpoint":"http://h/","batch_max_hits":0}"#,
+                "batch_max_hits",
+            ),
+            (
+                r#"{"endpoint":"http://h/","batch_max_hits":10001}"#,
+                "batch_max_hits",
+            ),
+            (
+                r#"{"endpoint":"http://h/","batch_max_bytes":100}"#,
+                "batch_max_bytes",
             ),
             (r#"{"storage":"never"}"#, "endpoint"),
             (r#"{"endpoint":"ftp://h/"}"#, "endpoint"),

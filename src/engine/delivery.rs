@@ -1,5 +1,6 @@
 //! Delivery: the never-mode hits' one attempt, draining the stored queue
-//! in order (one request at a time, stopping at the first failure), the
+//! in order (one request at a time, stopping at the first failure; many
+//! hits to a request when batching is on, DESIGN.md §8), the
 //! STORED reports for arrivals still queued, and settling each hit's final
 //! event with its removal from the store.
 
@@ -9,8 +10,11 @@ use crate::engine::state::Arrivals;
 use crate::engine::{Shared, State};
 use crate::error::{Error, Result};
 use crate::events::{DropReason, Event, NotAllowed};
-use crate::net::Outcome;
+use crate::net::batch::BatchBody;
+use crate::net::url::batch_query;
+use crate::net::{Method, Outcome, Request};
 use crate::queue::Store;
+use crate::queue::record::Record;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -45,15 +49,6 @@ pub fn throttle(shared: &Shared) {
     }
 }
 
-pub fn outcome_status(outcome: &Outcome) -> u16 {
-    match outcome {
-        Outcome::Delivered { status }
-        | Outcome::Unreachable { status, .. }
-        | Outcome::Retryable { status, .. }
-        | Outcome::Rejected { status, .. } => *status,
-    }
-}
-
 pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
     let mut first = true;
     loop {
@@ -82,9 +77,9 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
                 throttle(shared);
             }
             first = false;
-            let outcome = shared.transport.get(&url);
+            let outcome = shared.transport.send(&Request::get(&url));
             note_outcome(shared, local, &outcome);
-            let status = outcome_status(&outcome);
+            let status = outcome.status();
             match outcome {
                 Outcome::Delivered { status } => Event::sent(hit.id, url, status),
                 Outcome::Unreachable { reason, .. } | Outcome::Rejected { reason, .. } => {
@@ -237,12 +232,64 @@ pub fn stored_reason(shared: &Shared) -> String {
     }
 }
 
+/// What goes out next from the head of the queue.
+enum Ready {
+    Empty,
+    /// The head record cannot be decoded.
+    Unreadable(u64),
+    One(Record),
+    /// Consecutive hits with their GET URLs, and the batch's body.
+    Batch(Vec<(Record, String)>, Vec<u8>),
+}
+
+/// What the worker does after a request.
+enum Step {
+    Next,
+    /// Stop draining; the failure that stopped it, if any.
+    Stop(Option<(String, u16)>),
+}
+
+/// The next request's hits: a batch of the oldest consecutive hits that
+/// go to the endpoint's path, within the batch limits, when batching is
+/// on, more than one is ready and `singles` is 0; else the head alone.
+fn ready(shared: &Shared, store: &Store, singles: usize) -> Result<Ready> {
+    let batching = shared.config.batch.as_ref().filter(|_| singles == 0);
+    let max = batching.map_or(1, |b| b.max_hits as u64);
+    let mut head = store.head_records(max)?.into_iter();
+    let first = match head.next() {
+        None => return Ok(Ready::Empty),
+        Some(Err(id)) => return Ok(Ready::Unreadable(id)),
+        Some(Ok(record)) => record,
+    };
+    let Some(batching) = batching.filter(|_| head.len() > 0) else {
+        return Ok(Ready::One(first));
+    };
+    let handled = shared.state.lock().store_handled();
+    let mut body = BatchBody::new(batching.format, batching.max_bytes);
+    let mut hits = Vec::with_capacity(head.len() + 1);
+    for record in std::iter::once(Ok(first.clone())).chain(head) {
+        let Ok(record) = record else { break };
+        let offline = shared.is_offline(handled, record.id);
+        let url = shared.request_url(&record.url, record.id, record.created_ms, offline);
+        match batch_query(&url, &shared.config.endpoint) {
+            Some(query) if body.push(query) => hits.push((record, url)),
+            _ => break,
+        }
+    }
+    if hits.len() < 2 {
+        return Ok(Ready::One(first));
+    }
+    Ok(Ready::Batch(hits, body.finish()))
+}
+
 /// Sends stored hits oldest first until the queue is empty, a failure
 /// stops it, or (when not dispatching) automatic sending is no longer
 /// allowed. Returns the failure that stopped it, if any.
 pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(String, u16)> {
     let store = shared.store.as_ref()?;
     let mut first = true;
+    // After a rejected batch, this many hits go one by one.
+    let mut singles = 0usize;
     loop {
         let allowed = |state: &State| {
             !state.is_shut_down()
@@ -256,9 +303,9 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
         // Sends during a long drain may push the queue over a limit: the
         // oldest go before the next request, as they would have at once.
         enforce_queue_limits(shared);
-        let record = match store.head() {
-            Ok(Some(Ok(record))) => record,
-            Ok(Some(Err(id))) => {
+        let next = match ready(shared, store, singles) {
+            Ok(Ready::Empty) => return None,
+            Ok(Ready::Unreadable(id)) => {
                 if let Err(e) = settle(shared, store, id, || {
                     Event::dropped(id, String::new(), 0, DropReason::UnreadableRecord)
                 }) {
@@ -266,7 +313,7 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
                 }
                 continue;
             }
-            Ok(None) => return None,
+            Ok(next) => next,
             Err(e) => {
                 note_error(shared, &e);
                 return storage_failure(shared, local, &e);
@@ -279,51 +326,158 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
             }
         }
         first = false;
-        let handled = shared.state.lock().store_handled();
-        let offline = shared.is_offline(handled, record.id);
-        let url = shared.request_url(&record.url, record.id, record.created_ms, offline);
-        let outcome = shared.transport.get(&url);
-        note_outcome(shared, local, &outcome);
-        let status = outcome_status(&outcome);
-        let settled = match outcome {
-            Outcome::Delivered { status } => settle(shared, store, record.id, || {
-                Event::sent(record.id, url, status)
-            }),
-            Outcome::Rejected { reason, .. } => settle(shared, store, record.id, || {
-                Event::dropped(record.id, url, status, DropReason::Rejected(reason))
-            }),
-            Outcome::Unreachable { reason, .. } => return Some((reason, status)),
-            Outcome::Retryable { .. } => {
-                let mut record = record;
-                record.attempts = record.attempts.saturating_add(1);
-                if record.attempts < shared.config.max_attempts {
-                    if let Err(e) = store.update(&record) {
-                        note_error(shared, &e);
-                    }
-                    return Some((
-                        format!("HTTP {status} from the collector: will retry"),
-                        status,
-                    ));
-                }
-                let reason = DropReason::MaxAttempts {
-                    status,
-                    attempts: record.attempts,
-                };
-                if let Err(e) = settle(shared, store, record.id, || {
-                    Event::dropped(record.id, url, status, reason)
-                }) {
-                    return storage_failure(shared, local, &e);
-                }
-                // The rest of the queue waits for the backoff delay.
-                return Some((format!("HTTP {status} from the collector"), status));
+        let step = match next {
+            Ready::Batch(hits, body) => send_batch(shared, local, store, hits, &body, &mut singles),
+            Ready::One(record) => {
+                singles = singles.saturating_sub(1);
+                send_one(shared, local, store, record)
             }
+            Ready::Empty | Ready::Unreadable(_) => Step::Next,
         };
-        if let Err(e) = settled {
-            note_error(shared, &e);
-            return storage_failure(shared, local, &e);
+        if let Step::Stop(why) = step {
+            return why;
         }
         sync_if_due(shared);
     }
+}
+
+/// One stored hit as a GET, and what its outcome does to it.
+fn send_one(shared: &Shared, local: &mut Local, store: &Store, record: Record) -> Step {
+    let handled = shared.state.lock().store_handled();
+    let offline = shared.is_offline(handled, record.id);
+    let url = shared.request_url(&record.url, record.id, record.created_ms, offline);
+    let outcome = shared.transport.send(&Request::get(&url));
+    note_outcome(shared, local, &outcome);
+    let status = outcome.status();
+    let settled = match outcome {
+        Outcome::Delivered { status } => settle(shared, store, record.id, || {
+            Event::sent(record.id, url, status)
+        }),
+        Outcome::Rejected { reason, .. } => settle(shared, store, record.id, || {
+            Event::dropped(record.id, url, status, DropReason::Rejected(reason))
+        }),
+        Outcome::Unreachable { reason, .. } => return Step::Stop(Some((reason, status))),
+        Outcome::Retryable { .. } => {
+            return count_attempts(shared, local, store, vec![(record, url)], status);
+        }
+    };
+    if let Err(e) = settled {
+        note_error(shared, &e);
+        return Step::Stop(storage_failure(shared, local, &e));
+    }
+    Step::Next
+}
+
+/// A batch as one POST (DESIGN.md §8): its outcome applies to every hit
+/// in it; a rejected batch has its hits sent again one by one.
+fn send_batch(
+    shared: &Shared,
+    local: &mut Local,
+    store: &Store,
+    hits: Vec<(Record, String)>,
+    body: &[u8],
+    singles: &mut usize,
+) -> Step {
+    let Some(batching) = &shared.config.batch else {
+        return Step::Next;
+    };
+    let request = Request {
+        method: Method::Post,
+        url: &batching.endpoint.url,
+        content_type: Some(batching.format.content_type()),
+        body,
+    };
+    let outcome = shared.transport.send(&request);
+    note_outcome(shared, local, &outcome);
+    let status = outcome.status();
+    match outcome {
+        Outcome::Delivered { status } => {
+            if let Err(e) = settle_many(shared, store, hits, |record, url| {
+                Event::sent(record.id, url, status)
+            }) {
+                note_error(shared, &e);
+                return Step::Stop(storage_failure(shared, local, &e));
+            }
+            Step::Next
+        }
+        Outcome::Unreachable { reason, .. } => Step::Stop(Some((reason, status))),
+        Outcome::Retryable { .. } => count_attempts(shared, local, store, hits, status),
+        // Only the collector knows which hit it refused: each goes again
+        // alone, so the good ones are delivered and only refused ones dropped.
+        Outcome::Rejected { .. } => {
+            *singles = hits.len();
+            Step::Next
+        }
+    }
+}
+
+/// A retryable answer: one more attempt for each hit; those at
+/// `max_attempts` are dropped, the rest wait for the backoff.
+fn count_attempts(
+    shared: &Shared,
+    local: &mut Local,
+    store: &Store,
+    hits: Vec<(Record, String)>,
+    status: u16,
+) -> Step {
+    let mut exhausted = Vec::new();
+    for (mut record, url) in hits {
+        record.attempts = record.attempts.saturating_add(1);
+        if record.attempts < shared.config.max_attempts {
+            if let Err(e) = store.update(&record) {
+                note_error(shared, &e);
+            }
+        } else {
+            exhausted.push((record, url));
+        }
+    }
+    if exhausted.is_empty() {
+        return Step::Stop(Some((
+            format!("HTTP {status} from the collector: will retry"),
+            status,
+        )));
+    }
+    if let Err(e) = settle_many(shared, store, exhausted, |record, url| {
+        let reason = DropReason::MaxAttempts {
+            status,
+            attempts: record.attempts,
+        };
+        Event::dropped(record.id, url, status, reason)
+    }) {
+        return Step::Stop(storage_failure(shared, local, &e));
+    }
+    // The rest of the queue waits for the backoff delay.
+    Step::Stop(Some((format!("HTTP {status} from the collector"), status)))
+}
+
+/// `settle` for many head hits: removed in chunks, each chunk with its
+/// events owed under the state lock, so a send waits at most for one
+/// chunk's removal.
+fn settle_many(
+    shared: &Shared,
+    store: &Store,
+    hits: Vec<(Record, String)>,
+    event: impl Fn(&Record, String) -> Event,
+) -> Result<()> {
+    const CHUNK: usize = 256;
+    let mut hits = hits.into_iter().peekable();
+    while hits.peek().is_some() {
+        let chunk: Vec<_> = hits.by_ref().take(CHUNK).collect();
+        let ids: Vec<u64> = chunk.iter().map(|(record, _)| record.id).collect();
+        {
+            let mut state = shared.state.lock();
+            let removed = store.remove_head_ids(&ids)?;
+            let mut removed = removed.iter().peekable();
+            for (record, url) in chunk {
+                // Hits removed by the caller's thread got their event there.
+                if removed.next_if(|&&id| id == record.id).is_some() {
+                    shared.owe(&mut state, event(&record, url));
+                }
+            }
+        }
+        emit_pending(shared);
+    }
+    Ok(())
 }
 
 /// Removes the head hit `id` and owes its final event, both under the state

@@ -19,12 +19,13 @@ mod tests;
 use crate::config::Config;
 use crate::error::Result;
 use crate::events::{DropReason, Event, EventSink};
-use crate::net::Transport;
-use crate::net::url;
+use crate::net::host::Completions;
+use crate::net::{Transport, Transports, url};
 use crate::queue::Store;
 use clock::Clock;
 use parking_lot::{Condvar, Mutex, RwLock};
 pub use state::State;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,7 +48,9 @@ pub struct Stats {
 pub struct Shared {
     pub config: Config,
     pub store: Option<Store>,
-    pub transport: Box<dyn Transport>,
+    pub transport: Transports,
+    /// Requests of the host's transport waiting for their completion.
+    pub completions: Arc<Completions>,
     pub clock: Clock,
     pub events: EventSink,
     pub stats: Stats,
@@ -79,7 +82,8 @@ impl Shared {
         let appended_floor = store.as_ref().map_or(0, Store::appended);
         let state = State::new(config.storage, opt_out, offline_floor, appended_floor);
         let shared = Shared {
-            transport,
+            transport: Transports::new(transport),
+            completions: Arc::new(Completions::default()),
             clock: Clock::default(),
             config,
             store,

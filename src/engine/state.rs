@@ -238,6 +238,14 @@ impl State {
         }
     }
 
+    /// The transport changed: what failed through the old one may get
+    /// through the new one, so probe at once (unless the host said offline).
+    pub fn transport_changed(&mut self) {
+        if !self.reach.host_offline() {
+            self.reach.set_host_online(true);
+        }
+    }
+
     /// Reachable as far as the tracker knows (and not told otherwise).
     pub fn looks_online(&self) -> bool {
         self.reach.looks_online()

@@ -412,3 +412,5 @@ fn destroy_with_a_request_in_flight_gives_one_dropped_event() {
     std::thread::sleep(QUIET);
     assert_eq!(h.events().len(), 1, "{:?}", h.events());
 }
+
+mod batches;

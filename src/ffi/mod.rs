@@ -17,6 +17,11 @@ use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+mod transport;
+pub use transport::{
+    TrackerRequest, TrackerTransportCallback, tracker_set_transport, tracker_transport_complete,
+};
+
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
@@ -160,8 +165,11 @@ pub unsafe extern "C" fn tracker_create(config_json: *const c_char, out: *mut *m
         // SAFETY: caller's contract.
         let json = unsafe { utf8(config_json, "config_json") }?;
         let tracker = Tracker::create(json)?;
+        let completions = transport::completions_of(&tracker);
+        let tracker = Box::into_raw(Box::new(tracker));
+        transport::register(tracker, completions);
         // SAFETY: checked non-NULL above.
-        unsafe { out.write(Box::into_raw(Box::new(tracker))) };
+        unsafe { out.write(tracker) };
         Ok(())
     })
 }
@@ -180,7 +188,11 @@ pub unsafe extern "C" fn tracker_destroy(t: *mut Tracker) {
     }
     boundary("tracker_destroy", || {
         // SAFETY: caller's contract: `t` came from Box::into_raw in tracker_create.
-        drop(unsafe { Box::from_raw(t) });
+        let tracker = unsafe { Box::from_raw(t) };
+        let completions = transport::completions_of(&tracker);
+        // Completions still count while it waits for a request in flight.
+        drop(tracker);
+        transport::unregister(t, &completions);
         Ok(())
     });
 }

@@ -3,7 +3,7 @@
 //! requests until released, to test what happens while one is in flight.
 //! Test builds only; behaviour tests use a real HTTP server instead.
 
-use super::{Outcome, Transport};
+use super::{Method, Outcome, Request, Transport};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,8 +14,17 @@ pub struct FakeTransport {
     changed: Condvar,
 }
 
+/// A request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub method: Method,
+    pub url: String,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
 struct Inner {
-    requests: Vec<String>,
+    requests: Vec<Recorded>,
     script: VecDeque<Outcome>,
     default: Outcome,
     holding: bool,
@@ -58,6 +67,16 @@ impl FakeTransport {
 
     /// Every URL requested so far, in order.
     pub fn requests(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .requests
+            .iter()
+            .map(|r| r.url.clone())
+            .collect()
+    }
+
+    /// Every request so far, in order, with method and body.
+    pub fn recorded(&self) -> Vec<Recorded> {
         self.inner.lock().requests.clone()
     }
 
@@ -79,10 +98,15 @@ impl FakeTransport {
 pub struct Shared(pub Arc<FakeTransport>);
 
 impl Transport for Shared {
-    fn get(&self, url: &str) -> Outcome {
+    fn send(&self, request: &Request) -> Outcome {
         let fake = &self.0;
         let mut inner = fake.inner.lock();
-        inner.requests.push(url.to_owned());
+        inner.requests.push(Recorded {
+            method: request.method,
+            url: request.url.to_owned(),
+            content_type: request.content_type.map(str::to_owned),
+            body: String::from_utf8_lossy(request.body).into_owned(),
+        });
         inner.in_flight += 1;
         fake.changed.notify_all();
         while inner.holding {

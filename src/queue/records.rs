@@ -57,6 +57,14 @@ impl Store {
         Ok(self.scan(&inner, 1)?.pop())
     }
 
+    /// Up to `max` of the oldest stored hits, in order; a record that
+    /// cannot be decoded is `Err(id)`, as in `head`.
+    pub fn head_records(&self, max: u64) -> Result<Vec<std::result::Result<Record, u64>>> {
+        let mut inner = self.inner.lock();
+        self.usable(&mut inner)?;
+        self.scan(&inner, max)
+    }
+
     /// Up to `max` hits, oldest first; undecodable ones are skipped.
     pub fn oldest(&self, max: u64) -> Result<Vec<Record>> {
         let mut inner = self.inner.lock();
@@ -144,6 +152,24 @@ impl Store {
         }
         let removed = self.remove_prefix(&mut inner, |rid, _| rid == id, 1, 0)?;
         Ok(removed.first().map(|r| r.size))
+    }
+
+    /// Removes the hits of `ids` (ascending, as read from the head) that
+    /// are still at the head, stopping at the first other one; returns the
+    /// ids removed. Hits the app removed meanwhile are simply not there.
+    pub fn remove_head_ids(&self, ids: &[u64]) -> Result<Vec<u64>> {
+        let mut inner = self.inner.lock();
+        self.usable_without_moving(&mut inner)?;
+        if inner.count == 0 || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let removed = self.remove_prefix(
+            &mut inner,
+            |id, _| ids.binary_search(&id).is_ok(),
+            ids.len() as u64,
+            0,
+        )?;
+        Ok(removed.into_iter().map(|r| r.id).collect())
     }
 
     /// Removes up to `max` of the oldest hits created before `cutoff_ms`

@@ -9,7 +9,8 @@ use crate::config::{Config, StorageMode};
 use crate::engine::{Shared, State, now_ms, worker};
 use crate::error::{Error, Result, TRACKER_ERROR_TIMEOUT};
 use crate::events::DropReason;
-use crate::net::{HttpTransport, Transport, url};
+use crate::net::host::{Completion, HostTransport, Starter};
+use crate::net::{Transport, url};
 use crate::queue::Store;
 use crate::queue::dir::StorageDir;
 use crate::queue::record::Record;
@@ -23,6 +24,23 @@ use std::time::{Duration, Instant};
 /// (`Appended::outrun`).
 const OUTRUN_PAUSE: Duration = Duration::from_micros(100);
 
+/// The transport a tracker starts with: minreq, or none in a build
+/// without it (feature `http`).
+fn builtin_transport(config: &Config) -> Box<dyn Transport> {
+    #[cfg(feature = "http")]
+    {
+        Box::new(crate::net::HttpTransport::new(
+            &config.headers,
+            config.request_timeout_seconds,
+        ))
+    }
+    #[cfg(not(feature = "http"))]
+    {
+        let _ = config;
+        Box::new(crate::net::NoClient)
+    }
+}
+
 /// One tracker, as the C API's opaque `tracker`.
 pub struct Tracker {
     shared: Arc<Shared>,
@@ -31,12 +49,7 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn create(config_json: &str) -> Result<Tracker> {
-        Self::create_with(config_json, |config| {
-            Box::new(HttpTransport::new(
-                &config.headers,
-                config.request_timeout_seconds,
-            ))
-        })
+        Self::create_with(config_json, builtin_transport)
     }
 
     /// `create` with the transport `transport` makes for the config.
@@ -70,6 +83,30 @@ impl Tracker {
             shared,
             worker: Some(worker),
         })
+    }
+
+    /// Sends through the host's `start` from the next request on (DESIGN.md
+    /// §9); `None`: through the built-in client again.
+    pub fn set_transport(&self, start: Option<Starter>) {
+        let host = start.map(|start| {
+            let config = &self.shared.config;
+            Arc::new(HostTransport::new(
+                start,
+                Arc::clone(&self.shared.completions),
+                &config.headers,
+                Duration::from_secs(config.request_timeout_seconds),
+            ))
+        });
+        self.shared.transport.set_host(host);
+        // Hits kept for an unreachable collector may get through now.
+        let mut state = self.shared.state.lock();
+        state.transport_changed();
+        self.shared.wake.notify_all();
+    }
+
+    /// The host's report for one of its requests.
+    pub fn complete_request(&self, id: u64, completion: Completion) -> Result<()> {
+        self.shared.completions.complete(id, completion)
     }
 
     pub fn shared(&self) -> &Shared {
@@ -402,6 +439,9 @@ impl Drop for Tracker {
         }
         let exited = state.worker_exited();
         drop(state);
+        // A request still waiting for the host counts as unreachable (its
+        // hits stay queued), and the host's callback is not called again.
+        self.shared.completions.close();
         if !exited {
             worker::report_unsent(&self.shared);
         }

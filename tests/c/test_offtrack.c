@@ -872,6 +872,158 @@ static void test_store_on_disk(void) {
     CHECKF(!path_exists(file), "%s left behind", file);
 }
 
+/* -------------------------------------------------------- host transport */
+
+/* What the host's callback saw; it completes at once unless `defer`. */
+typedef struct {
+    pthread_mutex_t mu;
+    int requests;
+    char method[8];
+    char url[256];
+    char content_type[64];
+    char body[1024];
+    size_t body_len;
+    bool user_agent;
+    uint32_t timeout_ms;
+    uint64_t last_id;
+    bool defer;
+    tracker **t;
+} host_log;
+
+static void on_request(const tracker_request *r, void *user_data) {
+    host_log *log = user_data;
+    const char *const *h;
+    bool defer;
+    pthread_mutex_lock(&log->mu);
+    log->requests++;
+    snprintf(log->method, sizeof log->method, "%s", safe_str(r->method));
+    snprintf(log->url, sizeof log->url, "%s", safe_str(r->url));
+    snprintf(log->content_type, sizeof log->content_type, "%s",
+             r->content_type != NULL ? r->content_type : "");
+    log->body_len = r->body_len;
+    if (r->body != NULL && r->body_len < sizeof log->body) {
+        memcpy(log->body, r->body, r->body_len);
+        log->body[r->body_len] = '\0';
+    } else {
+        log->body[0] = '\0';
+    }
+    log->user_agent = false;
+    for (h = r->headers; h != NULL && h[0] != NULL && h[1] != NULL; h += 2) {
+        if (strcmp(h[0], "User-Agent") == 0 && strncmp(h[1], "offtrack/", 9) == 0)
+            log->user_agent = true;
+    }
+    log->timeout_ms = r->timeout_ms;
+    log->last_id = r->request_id;
+    defer = log->defer;
+    pthread_mutex_unlock(&log->mu);
+    /* Completing from inside the callback is allowed. */
+    if (!defer) tracker_transport_complete(*log->t, r->request_id, 204, NULL, NULL);
+}
+
+static int host_requests(host_log *log) {
+    int n;
+    pthread_mutex_lock(&log->mu);
+    n = log->requests;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+static bool host_wait(host_log *log, int n) {
+    long long deadline = now_ms() + WAIT_MS;
+    while (host_requests(log) < n) {
+        if (now_ms() > deadline) return false;
+        sleep_ms(10);
+    }
+    return true;
+}
+
+/* The host makes the requests: a batch as one POST, a single hit as a GET,
+ * completions from the callback and from another thread, and every bad
+ * completion refused. No socket is opened by the library. */
+static void test_host_transport(void) {
+    tracker *t = NULL;
+    host_log log;
+    char dir[PATH_MAX];
+    char cfg[PATH_MAX + 512];
+    uint64_t id;
+
+    section("host transport");
+    memset(&log, 0, sizeof log);
+    pthread_mutex_init(&log.mu, NULL);
+    log.t = &t;
+    store_path(dir, sizeof dir, "host");
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoint\": \"http://127.0.0.1:9/c\", \"storage\": \"always\","
+             " \"storage_path\": \"%s\", \"batch_endpoint\": \"http://127.0.0.1:9/bulk\","
+             " \"request_timeout_seconds\": 3, \"shutdown_timeout_ms\": 300}",
+             dir);
+    CHECK_RC(tracker_set_transport(NULL, on_request, &log), TRACKER_ERROR_NULL_ARGUMENT);
+    CHECK_RC(tracker_transport_complete(NULL, 1, 200, NULL, NULL), TRACKER_ERROR_NULL_ARGUMENT);
+    t = create_ok(cfg);
+    if (t == NULL) return;
+    CHECK_RC(tracker_set_transport(t, on_request, &log), TRACKER_OK);
+    CHECK_RC(tracker_send(t, "n=1"), TRACKER_OK);
+    CHECK_RC(tracker_send(t, "n=2"), TRACKER_OK);
+    CHECK_RC(tracker_send(t, "n=3"), TRACKER_OK);
+    CHECK_RC(tracker_dispatch(t), TRACKER_OK);
+    CHECK_RC(tracker_flush(t, WAIT_MS), TRACKER_OK);
+    CHECKF(host_requests(&log) == 1, "%d requests", host_requests(&log));
+    CHECKF(strcmp(log.method, "POST") == 0, "method %s", log.method);
+    CHECKF(strcmp(log.url, "http://127.0.0.1:9/bulk") == 0, "url %s", log.url);
+    CHECKF(strncmp(log.content_type, "text/plain", 10) == 0, "content type %s", log.content_type);
+    CHECKF(pos_of(log.body, "n=1&ts=") == 0 && pos_of(log.body, "\nn=2&ts=") > 0 &&
+               pos_of(log.body, "\nn=3&ts=") > pos_of(log.body, "\nn=2&ts="),
+           "body %s", log.body);
+    CHECK(log.body_len == strlen(log.body));
+    CHECK(log.user_agent);
+    CHECK(log.timeout_ms == 3000);
+    CHECK(offline_count(t) == 0);
+
+    /* One hit: a GET, completed later from this thread. */
+    log.defer = true;
+    CHECK_RC(tracker_send(t, "n=4"), TRACKER_OK);
+    CHECK_RC(tracker_dispatch(t), TRACKER_OK);
+    CHECK(host_wait(&log, 2));
+    pthread_mutex_lock(&log.mu);
+    id = log.last_id;
+    pthread_mutex_unlock(&log.mu);
+    CHECKF(strcmp(log.method, "GET") == 0 && pos_of(log.url, "/c?n=4&ts=") > 0, "%s %s",
+           log.method, log.url);
+    CHECK(log.body_len == 0 && log.content_type[0] == '\0');
+    CHECK_RC(tracker_transport_complete(t, id, 600, NULL, NULL), TRACKER_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(tracker_transport_complete(t, id, -1, NULL, NULL), TRACKER_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(tracker_transport_complete(t, id + 1000000, 200, NULL, NULL),
+             TRACKER_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(tracker_transport_complete(t, id, 200, NULL, NULL), TRACKER_OK);
+    CHECK_RC(tracker_flush(t, WAIT_MS), TRACKER_OK);
+    CHECK_RC(tracker_transport_complete(t, id, 200, NULL, NULL), TRACKER_ERROR_INVALID_ARGUMENT);
+    CHECK(offline_count(t) == 0);
+
+    /* No answer: the hit stays queued; destroy does not wait past its bound. */
+    CHECK_RC(tracker_send(t, "n=5"), TRACKER_OK);
+    CHECK_RC(tracker_dispatch(t), TRACKER_OK);
+    CHECK(host_wait(&log, 3));
+    pthread_mutex_lock(&log.mu);
+    id = log.last_id;
+    pthread_mutex_unlock(&log.mu);
+    CHECK_RC(tracker_transport_complete(t, id, 0, NULL, "no route"), TRACKER_OK);
+    CHECK_RC(tracker_flush(t, WAIT_MS), TRACKER_OK);
+    CHECK(offline_count(t) == 1);
+    CHECK_RC(tracker_dispatch(t), TRACKER_OK);
+    CHECK(host_wait(&log, 4));
+    {
+        long long started = now_ms();
+        tracker_destroy(t);
+        CHECKF(now_ms() - started < 2000, "destroy took %lld ms", now_ms() - started);
+    }
+    t = create_ok(cfg);
+    if (t != NULL) {
+        CHECKF(offline_count(t) == 1, "%" PRIu64 " stored", offline_count(t));
+        tracker_destroy(t);
+    }
+    pthread_mutex_destroy(&log.mu);
+}
+
 int main(void) {
     /* Line buffering is not available everywhere (Windows): flush per write. */
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -892,6 +1044,7 @@ int main(void) {
     test_required_mode();
     test_always_mode();
     test_store_on_disk();
+    test_host_transport();
 
     rm_rf(g_tmp_root);
     printf("%d passed, %d failed\n", g_passed, g_failed);

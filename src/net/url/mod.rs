@@ -26,9 +26,14 @@ impl Endpoint {
 
     /// Validates an `http://` or `https://` base URL without a fragment.
     pub fn parse(url: &str) -> Result<Endpoint> {
+        Self::parse_key("endpoint", url)
+    }
+
+    /// `parse` for the config key `key`, which errors name.
+    pub fn parse_key(key: &str, url: &str) -> Result<Endpoint> {
         let bad = |why: &str| {
             Error::config(format!(
-                "config key 'endpoint' {why}: '{}'",
+                "config key '{key}' {why}: '{}'",
                 truncate_for_message(url)
             ))
         };
@@ -46,6 +51,32 @@ impl Endpoint {
             url: url.to_owned(),
             origin,
         })
+    }
+}
+
+/// The query a GET of `url` carries, when `url` is a request to the
+/// endpoint's own path (so the hit can join a batch); `None` for a URL to
+/// another path, or without a query.
+pub fn batch_query<'a>(url: &'a str, endpoint: &Endpoint) -> Option<&'a str> {
+    let (base, query) = url.split_once('?')?;
+    if query.is_empty() {
+        return None;
+    }
+    let endpoint_base = endpoint.url.split('?').next().unwrap_or_default();
+    // Hits given as parameters are built on the endpoint itself.
+    if base == endpoint_base {
+        return Some(query);
+    }
+    let same_path = path_of(base) == path_of(endpoint_base);
+    (same_path && origin_of(base).as_deref() == Some(endpoint.origin.as_str())).then_some(query)
+}
+
+/// The path of an absolute URL without its query ("/" when empty).
+fn path_of(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+    match rest.find('/') {
+        Some(i) => &rest[i..],
+        None => "/",
     }
 }
 

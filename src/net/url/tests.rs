@@ -114,3 +114,24 @@ fn build_adds_params() {
         "http://h/c?a=1"
     );
 }
+
+#[test]
+fn batch_queries_only_for_the_endpoints_path() {
+    let endpoint = Endpoint::parse("http://Host:80/c/hit").unwrap();
+    assert_eq!(
+        batch_query("http://Host:80/c/hit?a=1&ts=5", &endpoint),
+        Some("a=1&ts=5")
+    );
+    assert_eq!(batch_query("http://host/c/hit?a=1", &endpoint), Some("a=1"));
+    assert_eq!(batch_query("http://host/c/other?a=1", &endpoint), None);
+    assert_eq!(batch_query("http://host/c/hit", &endpoint), None);
+    assert_eq!(batch_query("http://host/c/hit?", &endpoint), None);
+    assert_eq!(batch_query("http://other/c/hit?a=1", &endpoint), None);
+    let bare = Endpoint::parse("http://h:8080").unwrap();
+    assert_eq!(batch_query("http://h:8080/?x=1", &bare), Some("x=1"));
+    let with_query = Endpoint::parse("http://h/m.php?site=1").unwrap();
+    assert_eq!(
+        batch_query("http://h/m.php?site=1&a=b", &with_query),
+        Some("site=1&a=b")
+    );
+}
