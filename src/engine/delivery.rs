@@ -150,18 +150,22 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
     if dispatching && let Err(e) = store.sync() {
         note_error(shared, &e);
     }
+    {
+        let mut state = shared.state.lock();
+        state.arrivals_handled(&arrivals);
+        if dispatching {
+            state.dispatched_upto(dispatch_target);
+        }
+        state.reach.probe_taken();
+        shared.progress.notify_all();
+    }
+    // After the dispatch counts as done: building a fresh generation takes
+    // a few hundred milliseconds that `tracker_flush` need not wait for.
     if store.count() == 0
         && let Err(e) = store.recycle_if_drained()
     {
         note_error(shared, &e);
     }
-    let mut state = shared.state.lock();
-    state.arrivals_handled(&arrivals);
-    if dispatching {
-        state.dispatched_upto(dispatch_target);
-    }
-    state.reach.probe_taken();
-    shared.progress.notify_all();
 }
 
 /// STORED events for the arrivals still in the queue.
