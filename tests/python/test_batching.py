@@ -107,23 +107,24 @@ def test_batch_carries_hits_in_order_with_timestamp_and_id(batching, collector, 
 @pytest.mark.parametrize("ts_param,id_param", [("t", "id"), ("", "")])
 def test_batch_lines_follow_the_configured_parameters(batching, collector, fmt, ts_param, id_param):
     t = batching(timestamp_param=ts_param, id_param=id_param)
-    t.send_ok("n=1&q=a b&name=Zoë", "n=2&c=x+y&d=%41", "n=3&ts=7")
+    t.send_ok("n=1&q=a b&name=Zoë", "n=2&c=x+y&d=%41", "n=3&ts=7", 'n=4&s="\\{}|^`<>/\'')
     lines = list(queued_queries(t).values())
     dispatch_all(t)
     [req] = collector.requests
     assert req.body == body(fmt, lines)
-    h1, h2, h3 = req.hits
+    h1, h2, h3, h4 = req.hits
+    assert h4.params("s") == ['"\\{}|^`<>/\'']
     assert (h1.params("q"), h1.params("name")) == (["a b"], ["Zoë"])
     assert "%20" in h1.raw_query and " " not in h1.raw_query  # percent-encoded as in a GET
     assert h2.raw_query.startswith("n=2&c=x+y&d=%41")  # escapes and '+' kept
     if ts_param:
         assert h3.params("ts") == ["7"]  # an ordinary parameter here
         names = [sorted(k for k, _ in h.query if k in (ts_param, id_param)) for h in req.hits]
-        assert names == [sorted([ts_param, id_param])] * 3
+        assert names == [sorted([ts_param, id_param])] * 4
     else:
-        assert [_upper_escapes(h.raw_query) for h in req.hits] == \
+        assert [_upper_escapes(h.raw_query) for h in req.hits[:3]] == \
             ["n=1&q=a%20b&name=Zo%C3%AB", "n=2&c=x+y&d=%41", "n=3&ts=7"]
-    assert_sent_in_order(t, [1, 2, 3])
+    assert_sent_in_order(t, [1, 2, 3, 4])
 
 
 def test_batch_line_includes_the_endpoint_query(make_tracker, collector, storage_dir, fmt):

@@ -410,6 +410,42 @@ def test_switching_between_built_in_and_host_while_hits_are_queued(lib, make_tra
     assert t.offline_count() == 0
 
 
+@pytest.mark.parametrize("to", ["built-in", "another host"])
+def test_request_in_flight_during_a_switch_completes_through_its_own_host(lib, make_tracker, collector,
+                                                                           storage_dir, to):
+    t = make_tracker(storage="required", storage_path=storage_dir, request_timeout_seconds=10)
+    first = recording(lib)
+    assert t.set_transport(first) == ot.OK
+    t.send_n([1, 2, 3])
+    [r1] = first.wait_requests(1)
+    second = threaded(lib, extra_headers={"X-Via": "second"}) if to == "another host" else None
+    assert t.set_transport(second) == ot.OK  # returns while request 1 still awaits the first host
+    time.sleep(0.2)
+    assert t.recorder.finals() == [] and len(first.requests) == 1
+    # The first host answers: its request still counts, and it is called no more.
+    assert first.perform_and_complete(r1, extra_headers={"X-Via": "first"}) == ot.OK
+    t.recorder.wait_final([1, 2, 3])
+    assert collector.quiet_for(0.2) == []
+    assert collector.ns() == [1, 2, 3]
+    later = "second" if to == "another host" else None
+    assert [r.header("X-Via") for r in collector.requests] == ["first", later, later]
+    assert len(first.requests) == 1
+    assert [(t.recorder.n_of(e), e.kind) for e in t.recorder.finals()] == [(n, ot.EVENT_SENT) for n in (1, 2, 3)]
+
+
+def test_never_mode_request_never_completed_is_dropped(lib, make_tracker, collector):
+    tr = recording(lib)
+    t = make_tracker(request_timeout_seconds=1)
+    assert t.set_transport(tr) == ot.OK
+    t.send_n([1])
+    [r] = tr.wait_requests(1)
+    final = t.recorder.wait_final([1], timeout=4)[1]
+    assert (final.kind, final.http_status) == (ot.EVENT_DROPPED, 0)
+    assert time.monotonic() - r.mono >= 0.9
+    assert tr.complete(r, 200) == ot.ERROR_INVALID_ARGUMENT
+    assert [e.kind for e in t.recorder.events] == [ot.EVENT_DROPPED]
+
+
 def test_set_transport_replaces_the_previous_host(lib, make_tracker, collector, storage_dir):
     t = make_tracker(storage="required", storage_path=storage_dir)
     first, second = threaded(lib, extra_headers={"X-Via": "1"}), threaded(lib, extra_headers={"X-Via": "2"})
