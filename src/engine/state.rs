@@ -145,8 +145,8 @@ impl State {
         }
     }
 
-    /// The worker may start working (it waits for the first send, dispatch
-    /// or `set_online(true)`).
+    /// The worker may start working (it waits for the first send, dispatch,
+    /// `set_online(true)` or grant of consent).
     pub fn start(&mut self) {
         self.started = true;
     }
@@ -295,7 +295,7 @@ impl State {
     }
 
     /// Whether everything `target` names is done. Before the first send,
-    /// dispatch or `set_online(true)` the worker does nothing, so events
+    /// dispatch, `set_online(true)` or grant the worker does nothing, so events
     /// owed by deletes wait for it; flush does not.
     pub fn reached(&self, target: &FlushTarget) -> bool {
         self.memory_handled >= target.memory
