@@ -195,6 +195,11 @@ namespace Offtrack.MonoTests
             config.Headers["X-A"] = "b";
             Is.Equal("{\"endpoint\":\"http://h/c\",\"timestamp_param\":\"\",\"headers\":{\"X-A\":\"b\"},\"max_attempts\":2}",
                 config.ToJson(), "the keys set, \"\" included");
+            var batch = new TrackerConfig("http://h/c") { BatchEndpoint = "http://h/b", BatchFormat = BatchFormat.Json, BatchMaxHits = 10, BatchMaxBytes = 2048 };
+            Is.Equal("{\"endpoint\":\"http://h/c\",\"batch_endpoint\":\"http://h/b\",\"batch_format\":\"json\",\"batch_max_hits\":10,\"batch_max_bytes\":2048}",
+                batch.ToJson(), "the batch keys");
+            batch.BatchFormat = BatchFormat.Lines;
+            Is.Contains("\"batch_format\":\"lines\"", batch.ToJson(), "lines format");
 
             using (var collector = new Collector())
             {

@@ -124,6 +124,48 @@ namespace UnityEngine
     }
 }
 
+namespace UnityEngine
+{
+    public class AsyncOperation
+    {
+        public bool isDone { get { return false; } }
+    }
+}
+
+namespace UnityEngine.Networking
+{
+    public class UploadHandler : IDisposable
+    {
+        public string contentType { get; set; }
+        public void Dispose() { }
+    }
+
+    public sealed class UploadHandlerRaw : UploadHandler
+    {
+        public UploadHandlerRaw(byte[] data) { }
+    }
+
+    public class UnityWebRequestAsyncOperation : AsyncOperation
+    {
+    }
+
+    public class UnityWebRequest : IDisposable
+    {
+        public UnityWebRequest(string url, string method) { }
+        public int redirectLimit { get; set; }
+        public int timeout { get; set; }
+        public UploadHandler uploadHandler { get; set; }
+        public bool isDone { get { return false; } }
+        public long responseCode { get { return -1; } }
+        public string error { get { return null; } }
+        public void SetRequestHeader(string name, string value) { }
+        public string GetResponseHeader(string name) { return null; }
+        public UnityWebRequestAsyncOperation SendWebRequest() { return null; }
+        public void Abort() { }
+        public void Dispose() { }
+    }
+}
+
 namespace UnityEngine.iOS
 {
     public sealed class Device

@@ -4,6 +4,15 @@ using System.Text;
 
 namespace Offtrack
 {
+    /// <summary>Body of a batched POST (batch_format).</summary>
+    public enum BatchFormat
+    {
+        /// <summary>text/plain: one hit per line, each the query a GET of it would carry.</summary>
+        Lines = 0,
+        /// <summary>application/json: {"requests":["?&lt;query&gt;", …]}.</summary>
+        Json = 1,
+    }
+
     /// <summary>
     /// The JSON configuration of tracker_create as typed properties. Only the
     /// properties that were set are written: a null property (and an empty
@@ -43,6 +52,13 @@ namespace Offtrack
         public long? RetryBaseMs { get; set; }
         public long? RetryMaxMs { get; set; }
         public long? SendIntervalMs { get; set; }
+        /// <summary>URL on the endpoint's origin that takes a POST of many hits; "" turns batching off.</summary>
+        public string BatchEndpoint { get; set; }
+        public BatchFormat? BatchFormat { get; set; }
+        /// <summary>Most hits in one batch.</summary>
+        public int? BatchMaxHits { get; set; }
+        /// <summary>Most body bytes in one batch; a larger hit goes alone.</summary>
+        public long? BatchMaxBytes { get; set; }
 
         public string ToJson()
         {
@@ -74,6 +90,10 @@ namespace Offtrack
             Add(sb, ref first, "retry_base_ms", Number(RetryBaseMs));
             Add(sb, ref first, "retry_max_ms", Number(RetryMaxMs));
             Add(sb, ref first, "send_interval_ms", Number(SendIntervalMs));
+            Add(sb, ref first, "batch_endpoint", BatchEndpoint == null ? null : Json.Quote(BatchEndpoint));
+            Add(sb, ref first, "batch_format", BatchFormat.HasValue ? Json.Quote(BatchFormat.Value == Offtrack.BatchFormat.Json ? "json" : "lines") : null);
+            Add(sb, ref first, "batch_max_hits", Number(BatchMaxHits));
+            Add(sb, ref first, "batch_max_bytes", Number(BatchMaxBytes));
             sb.Append('}');
             return sb.ToString();
         }

@@ -13,7 +13,8 @@ namespace Offtrack.Unity
     /// Application.persistentDataPath, raises its events in Update, dispatches
     /// stored hits when the app goes to the background, passes the device's
     /// reachability as the online hint and disposes the tracker whenever Unity
-    /// tears scripts down, so the store is never left locked.
+    /// tears scripts down, so the store is never left locked. Optionally sends
+    /// through UnityWebRequest instead of the library's own HTTP client.
     /// </summary>
     [DisallowMultipleComponent]
     [DefaultExecutionOrder(-1000)]
@@ -76,6 +77,10 @@ namespace Offtrack.Unity
         [Tooltip("If set, each request carries the hit's id under this name, so the collector can drop duplicates.")]
         public string idParam = "";
 
+        [Header("Transport")]
+        [Tooltip("Send requests through UnityWebRequest (the engine's HTTP stack: its proxy settings and the platform's certificate store) instead of the library's own client. Requests are started and answered on the main thread, so none goes out while the app is paused in the background.")]
+        public bool useUnityWebRequest;
+
         [Header("Lifecycle")]
         [Tooltip("Create the tracker in OnEnable. Turn off to set fields from code first, then call Open().")]
         public bool openOnEnable = true;
@@ -95,6 +100,7 @@ namespace Offtrack.Unity
         const float ReachabilityPollSeconds = 1f;
 
         Tracker _tracker;
+        UnityWebRequestTransport _webTransport;
         bool _duplicate;
         bool _lastReachable;
         float _nextReachabilityPoll;
@@ -193,6 +199,12 @@ namespace Offtrack.Unity
             _tracker.Sent += OnSent;
             _tracker.Stored += OnStored;
             _tracker.Dropped += OnDropped;
+            if (useUnityWebRequest)
+            {
+                // Before the first request: a new tracker sends nothing until SetOnline below.
+                _webTransport = new UnityWebRequestTransport();
+                _tracker.SetTransport(_webTransport);
+            }
             // Starts the worker, so hits stored in an earlier run go out now.
             _lastReachable = !useReachabilityHint || IsReachable();
             _nextReachabilityPoll = Time.unscaledTime + ReachabilityPollSeconds;
@@ -211,7 +223,16 @@ namespace Offtrack.Unity
             if (tracker == null)
                 return;
             _tracker = null;
+            var webTransport = _webTransport;
+            _webTransport = null;
+            // Requests that finished are answered first, so their hits count
+            // as delivered; Dispose answers the rest "no answer" (their hits
+            // stay stored) and the last Update aborts them.
+            if (webTransport != null)
+                webTransport.Update();
             tracker.Dispose();
+            if (webTransport != null)
+                webTransport.Update();
             RaiseRemainingEvents(tracker);
             tracker.Sent -= OnSent;
             tracker.Stored -= OnStored;
@@ -318,6 +339,19 @@ namespace Offtrack.Unity
                     _lastReachable = reachable;
                     _tracker.SetOnline(reachable);
                 }
+            }
+            if (_webTransport != null)
+            {
+                try
+                {
+                    _tracker.PumpTransport();
+                }
+                catch (Exception e)
+                {
+                    // That request was answered "no answer"; the others go on.
+                    Debug.LogException(e, this);
+                }
+                _webTransport.Update();
             }
             _tracker.DispatchEvents();
         }

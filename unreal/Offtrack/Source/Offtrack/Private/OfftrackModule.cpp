@@ -8,6 +8,7 @@
 #include "Misc/ScopeLock.h"
 #include "OfftrackAnalyticsProvider.h"
 #include "OfftrackConvert.h"
+#include "OfftrackHttpTransport.h"
 #include "OfftrackSettings.h"
 #include "OfftrackSubsystem.h"
 
@@ -227,6 +228,11 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 		{
 			BroadcastToListeners(OfftrackConvert::FromNative(Native));
 		});
+		if (Settings->bUseEngineHttp)
+		{
+			// Also before the first hit, so no request goes through the library's own client.
+			Tracker->set_transport(OfftrackHttpTransport::MakeHandler());
+		}
 		SharedTracker = Tracker;
 		TrackerReservedNames = Config.reserved_param_names();
 		TrackerError.Reset();
