@@ -287,6 +287,20 @@ def test_never_mode_hits_kept_in_memory_are_lost_at_destroy(make_tracker, collec
     no_connection(collector, 0.1)
 
 
+def test_a_host_transport_is_never_called_while_pending(lib, make_tracker, collector, storage_dir):
+    t = make_tracker(storage="required", storage_path=storage_dir, consent="pending")
+    host = ot.HostTransport(lib, ot.HostTransport.threaded())
+    assert t.set_transport(host) == ot.OK
+    t.send_n([1, 2])
+    try_every_trigger(t)
+    no_connection(collector)
+    assert host.requests == []
+    assert t.set_consent(ot.CONSENT_GRANTED) == ot.OK
+    t.recorder.wait_final([1, 2])
+    assert [r.n for r in host.requests] == [1, 2]
+    assert collector.ns() == [1, 2]
+
+
 # ------------------------------------------------------------------ limits while pending
 
 
