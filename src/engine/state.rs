@@ -201,7 +201,7 @@ impl State {
     pub fn set_consent(&mut self, consent: Consent) {
         let before = std::mem::replace(&mut self.consent, consent);
         if consent == Consent::Granted && before != Consent::Granted {
-            self.started = true;
+            self.start();
             self.reach.probe_soon();
         }
     }
