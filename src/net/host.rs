@@ -11,12 +11,16 @@
 
 use super::status::classify_status;
 use super::{Method, Outcome, Request, Transport, request_headers};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, truncate_to};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+/// The host's error text kept in events and stats: enough to say why,
+/// bounded whatever the host passes.
+const ERROR_TEXT_LIMIT: usize = 512;
 
 /// Ids of requests that timed out remembered per tracker, so a late
 /// completion can be told from a made-up id.
@@ -39,7 +43,7 @@ impl Completion {
             let why = self.error.as_deref().unwrap_or("no answer");
             return Outcome::Unreachable {
                 status: 0,
-                reason: format!("host transport: {why}"),
+                reason: format!("host transport: {}", truncate_to(why, ERROR_TEXT_LIMIT)),
             };
         }
         classify_status(self.status, self.retry_after.as_deref(), SystemTime::now())
@@ -305,6 +309,15 @@ mod tests {
         assert!(
             matches!(none.outcome(), Outcome::Unreachable { reason, .. } if reason.contains("refused"))
         );
+        let long = Completion {
+            status: 0,
+            retry_after: None,
+            error: Some("e".repeat(1 << 20)),
+        };
+        match long.outcome() {
+            Outcome::Unreachable { reason, .. } => assert!(reason.len() < 600, "{}", reason.len()),
+            other => panic!("{other:?}"),
+        }
         let busy = Completion {
             status: 503,
             retry_after: Some("7".into()),
