@@ -43,7 +43,9 @@ pub use tracker::Tracker;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::engine::schedule::{Reachability, backoff_delay};
     pub use crate::error::TRACKER_ERROR_CONFIG;
+    pub use crate::net::Outcome;
     pub use crate::net::url::{Endpoint, build_url, normalize_hit};
     pub use crate::queue::Store;
     pub use crate::queue::dir::StorageDir;

@@ -9,7 +9,7 @@
 
 pub mod clock;
 mod delivery;
-mod schedule;
+pub mod schedule;
 pub mod state;
 pub mod worker;
 
