@@ -76,6 +76,16 @@ enum class StorageMode : std::int32_t {
     Always = TRACKER_STORAGE_ALWAYS,
 };
 
+/**
+ * The player's consent (DESIGN.md §10). Pending keeps hits and sends
+ * nothing; Granted releases them; Denied purges and drops.
+ */
+enum class Consent : std::int32_t {
+    Granted = TRACKER_CONSENT_GRANTED,
+    Pending = TRACKER_CONSENT_PENDING,
+    Denied = TRACKER_CONSENT_DENIED,
+};
+
 /** Kind of an Event. */
 enum class EventKind : std::int32_t {
     Sent = TRACKER_EVENT_SENT,
@@ -108,6 +118,16 @@ inline const char *storage_mode_name(StorageMode mode) noexcept {
         case StorageMode::Never: return "never";
         case StorageMode::Required: return "required";
         case StorageMode::Always: return "always";
+    }
+    return "invalid";
+}
+
+/** The configuration spelling of a consent: "granted", "pending" or "denied". */
+inline const char *consent_name(Consent consent) noexcept {
+    switch (consent) {
+        case Consent::Granted: return "granted";
+        case Consent::Pending: return "pending";
+        case Consent::Denied: return "denied";
     }
     return "invalid";
 }
@@ -445,6 +465,8 @@ public:
     Config &endpoint(std::string_view v) { return set_string("endpoint", v); }
     Config &storage_path(std::string_view v) { return set_string("storage_path", v); }
     Config &storage(StorageMode v) { return set_string("storage", storage_mode_name(v)); }
+    /** The consent until the app records a choice, which the storage directory then remembers. */
+    Config &consent(Consent v) { return set_string("consent", consent_name(v)); }
     Config &timestamp_param(std::string_view v) { return set_string("timestamp_param", v); }
     Config &timestamp_offline_only(bool v) { return set_raw("timestamp_offline_only", v ? "true" : "false"); }
     Config &id_param(std::string_view v) { return set_string("id_param", v); }
@@ -681,7 +703,24 @@ public:
 
     void set_online(bool online) { detail::expect_ok(tracker_set_online(handle_, online)); }
 
+    /** The older name of consent: true is Consent::Denied, false Consent::Granted. */
     void set_opt_out(bool opt_out) { detail::expect_ok(tracker_set_opt_out(handle_, opt_out)); }
+
+    /**
+     * tracker_set_consent: remembered in the storage directory and winning
+     * over Config::consent in later runs. Pending sends nothing (not even on
+     * dispatch) and keeps hits; Granted releases them in order; Denied
+     * purges the queue and drops new hits.
+     */
+    void set_consent(Consent consent) {
+        detail::expect_ok(tracker_set_consent(handle_, static_cast<std::int32_t>(consent)));
+    }
+
+    Consent consent() const {
+        std::int32_t value = -1;
+        detail::expect_ok(tracker_get_consent(handle_, &value));
+        return static_cast<Consent>(value);
+    }
 
     // -- the offline queue -------------------------------------------------
 

@@ -58,6 +58,14 @@ impl Reachability {
         }
     }
 
+    /// Something changed that may let hits through (a new transport,
+    /// consent granted): probe at once, unless the host said offline.
+    pub fn probe_soon(&mut self) {
+        if !self.host_offline {
+            self.probe_now = true;
+        }
+    }
+
     pub fn host_offline(&self) -> bool {
         self.host_offline
     }
@@ -280,6 +288,24 @@ mod tests {
             t0 + secs(400),
         );
         assert_eq!(r.next_wake(), Some(t0 + secs(410)), "first failure again");
+    }
+
+    #[test]
+    fn probe_soon_skips_the_backoff_but_not_the_hosts_hint() {
+        let t0 = Instant::now();
+        let mut r = Reachability::default();
+        let unreachable = Outcome::Unreachable {
+            status: 0,
+            reason: "refused".into(),
+        };
+        note(&mut r, unreachable, t0);
+        assert!(!r.may_probe(t0));
+        r.probe_soon();
+        assert!(r.may_probe(t0));
+        r.probe_taken();
+        r.set_host_online(false);
+        r.probe_soon();
+        assert!(!r.may_probe(t0 + secs(1000)));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 - Every library setting in UOfftrackSettings sits behind an inline
   bOverride_ toggle, has no default value of its own, and MakeConfig passes
   it to the library only when its toggle is on.
+- Initial Consent: a plain setting, always sent as the consent key; the
+  consent nodes are Blueprint nodes.
 - Use Engine HTTP: a plain setting, applied as the tracker is made; the
   FHttpModule transport starts requests on the game thread and answers them
   through offtrack::Completion only.
@@ -229,6 +231,18 @@ if make_config:
         check(len(calls) == 1 and len(guarded) == 1, f"MakeConfig sends {key} only if bOverride_{setting}",
               f"{len(calls)} calls, {len(guarded)} guarded")
 
+# Initial consent: a plain setting (a privacy choice belongs in plain sight,
+# not behind an override toggle), always sent, at the library's default.
+check(re.search(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere[^;]*?\)\s*EOfftrackConsent\s+InitialConsent\s*=\s*EOfftrackConsent::Granted\s*;", settings_h) is not None,
+      "UOfftrackSettings::InitialConsent is a Config EOfftrackConsent, Granted by default")
+check(make_config is not None and re.search(r"\.\s*consent\s*\(\s*OfftrackConvert::ToNative\s*\(\s*Settings\.InitialConsent\s*\)\s*\)", make_config.group(1)) is not None,
+      "MakeConfig sends InitialConsent as the consent key")
+types_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackTypes.h").read_text(encoding="utf-8"))
+consent_enum = types_h.split("enum class EOfftrackConsent", 1)[-1].split("};", 1)[0]
+for name, value in (("Granted", 0), ("Pending", 1), ("Denied", 2)):
+    check(re.search(rf"\b{name}\s*=\s*{value}\b", consent_enum) is not None,
+          f"EOfftrackConsent::{name} is TRACKER_CONSENT_{name.upper()} ({value})")
+
 # Use Engine HTTP: a plugin setting (no override toggle, off by default) that
 # gives the tracker a transport through FHttpModule before its first hit.
 check(re.search(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere[^;]*?\)\s*bool\s+bUseEngineHttp\s*=\s*false\s*;", settings_h) is not None,
@@ -263,7 +277,8 @@ check(re.search(r"virtual\s+void\s+Initialize\s*\(\s*FSubsystemCollectionBase\s*
       "UOfftrackSubsystem overrides Initialize(FSubsystemCollectionBase&)")
 check(re.search(r"virtual\s+void\s+Deinitialize\s*\(\s*\)\s*override", subsystem_h) is not None,
       "UOfftrackSubsystem overrides Deinitialize()")
-for fn in ("SendHit", "Dispatch", "Flush", "SetStorageMode", "GetOfflineCount", "DeleteOfflineHits"):
+for fn in ("SendHit", "Dispatch", "Flush", "SetStorageMode", "GetOfflineCount", "DeleteOfflineHits",
+           "SetConsent", "GetConsent"):
     check(re.search(r"UFUNCTION\(\s*Blueprint(Callable|Pure)[^)]*\)\s*[\w:<> ]+\b" + fn + r"\s*\(", subsystem_h) is not None,
           f"UOfftrackSubsystem::{fn} is a Blueprint node")
 for delegate in ("OnHitSent", "OnHitStored", "OnHitDropped"):

@@ -22,6 +22,7 @@ void test_types() {
     static_assert(std::is_nothrow_copy_constructible<Error>::value, "copying an Error cannot throw");
     static_assert(static_cast<int>(StorageMode::Always) == TRACKER_STORAGE_ALWAYS, "mode values");
     static_assert(static_cast<int>(EventKind::Dropped) == TRACKER_EVENT_DROPPED, "kind values");
+    static_assert(static_cast<int>(offtrack::Consent::Pending) == TRACKER_CONSENT_PENDING, "consent values");
     static_assert(static_cast<int>(offtrack::Result::Panic) == TRACKER_ERROR_PANIC, "result values");
 
     CHECK(!offtrack::version().empty());
@@ -30,6 +31,7 @@ void test_types() {
     CHECK(offtrack::result_name(TRACKER_OK) == "TRACKER_OK");
     CHECK(offtrack::result_name(12345) == "TRACKER_UNKNOWN_RESULT");
     CHECK(std::string(offtrack::storage_mode_name(StorageMode::Required)) == "required");
+    CHECK(std::string(offtrack::consent_name(offtrack::Consent::Denied)) == "denied");
 }
 
 void test_errors() {
@@ -104,6 +106,7 @@ void test_config_json() {
               .to_json() ==
           R"({"batch_endpoint": "http://h/b", "batch_format": "json", "batch_max_hits": 10, "batch_max_bytes": 2048})");
     CHECK(offtrack::Config().batch_format(offtrack::BatchFormat::Lines).to_json() == R"({"batch_format": "lines"})");
+    CHECK(offtrack::Config().consent(offtrack::Consent::Pending).to_json() == R"({"consent": "pending"})");
     cfg.max_attempts(7);  // setting a key again replaces it
     CHECK(contains(cfg.to_json(), "\"max_attempts\": 7") && !contains(cfg.to_json(), ": 5"));
     CHECK(offtrack::Config().to_json() == "{}");
@@ -395,9 +398,10 @@ void test_offline_api() {
     CHECK(log.wait(EventKind::Dropped, 6));
     bool opted_out = false;
     for (const Event &e : log.of(EventKind::Dropped)) {
-        if (contains(e.hit, "q=private")) opted_out = contains(e.reason, "opt-out");
+        if (contains(e.hit, "q=private")) opted_out = e.reason == "consent denied";
     }
-    CHECKM(opted_out, "no DROPPED event with reason opt-out for q=private");
+    CHECKM(opted_out, "no DROPPED event with reason consent denied for q=private");
+    CHECK(t.consent() == offtrack::Consent::Denied);
     CHECK(t.offline_count() == 0);
     CHECKM(contains(t.stats(), "\"opt_out\":true") || contains(t.stats(), "\"opt_out\": true"), t.stats());
     CHECK_OK(t.set_opt_out(false));
@@ -414,6 +418,64 @@ void test_offline_api() {
     CHECK(col.wait_for(1));
     CHECK(wait_until([&] { return t.offline_count() == 0; }));
     CHECKM(query_param(col.line(0), "q") == "while_offline", col.line(0));
+}
+
+void test_consent() {
+    section("consent: pending keeps and sends nothing, granted releases, denied drops, remembered");
+    using offtrack::Consent;
+    Collector col;
+    CHECK(col.start());
+    EventLog log;
+    const auto cfg = base_config(col).storage(StorageMode::Required).storage_path(dir("consent"));
+    {
+        Tracker t(offtrack::Config(cfg).consent(Consent::Pending));
+        t.on_event(log.handler());
+        CHECK(t.consent() == Consent::Pending);
+        // The configuration's value is an assumption; this is the choice.
+        CHECK_OK(t.set_consent(Consent::Pending));
+        CHECK_OK(t.send("n=1"));
+        CHECK_OK(t.send("n=2"));
+        CHECK_OK(t.dispatch());
+        CHECK_OK(t.set_online(true));
+        CHECK_OK(t.flush(kFlush));
+        std::this_thread::sleep_for(300ms);
+        CHECKM(col.count() == 0, col.line(0));
+        CHECK(t.offline_count() == 2);
+        CHECK(log.wait(EventKind::Stored, 2));
+        for (const Event &e : log.of(EventKind::Stored)) CHECKM(e.reason == "consent pending: kept until granted", e.reason);
+        CHECKM(contains(t.stats(), "\"consent\":\"pending\""), t.stats());
+
+        // Out of range: refused, nothing changes.
+        CHECK_THROWS(t.set_consent(static_cast<Consent>(3)), TRACKER_ERROR_INVALID_ARGUMENT);
+        CHECK_THROWS(t.set_consent(static_cast<Consent>(-1)), TRACKER_ERROR_INVALID_ARGUMENT);
+        CHECK(t.consent() == Consent::Pending);
+    }
+    {
+        // Remembered: the choice wins over the configuration.
+        Tracker t(offtrack::Config(cfg).consent(Consent::Granted));
+        t.on_event(log.handler());
+        CHECK(t.consent() == Consent::Pending);
+        CHECK_OK(t.set_consent(Consent::Granted));
+        CHECK(col.wait_for(2));
+        CHECKM(query_param(col.line(0), "n") == "1" && query_param(col.line(1), "n") == "2", col.line(0));
+        CHECKM(has_param(col.line(0), "ts"), col.line(0));
+        CHECK(wait_until([&] { return t.offline_count() == 0; }));
+
+        CHECK_OK(t.set_consent(Consent::Denied));
+        CHECK_OK(t.send("n=3"));
+        CHECK_OK(t.flush(kFlush));
+        bool denied = false;
+        CHECK(wait_until([&] {
+            for (const Event &e : log.of(EventKind::Dropped)) {
+                if (contains(e.hit, "n=3")) denied = e.reason == "consent denied";
+            }
+            return denied;
+        }));
+        CHECKM(denied, "no DROPPED event with reason consent denied for n=3");
+        CHECK_OK(t.set_opt_out(false));
+        CHECK(t.consent() == Consent::Granted);
+    }
+    CHECK(col.count() == 2);
 }
 
 void test_flush_timeout() {
@@ -653,6 +715,7 @@ int main(int argc, char **argv) {
         {"test_server_errors", test_server_errors},
         {"test_always_mode_and_restart", test_always_mode_and_restart},
         {"test_offline_api", test_offline_api},
+        {"test_consent", test_consent},
         {"test_flush_timeout", test_flush_timeout},
         {"test_move_semantics", test_move_semantics},
         {"test_destroy_events_reach_handler", test_destroy_events_reach_handler},

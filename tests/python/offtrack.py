@@ -18,6 +18,12 @@ STORAGE_NEVER = 0
 STORAGE_REQUIRED = 1
 STORAGE_ALWAYS = 2
 
+# Consent (DESIGN.md §10)
+CONSENT_GRANTED = 0
+CONSENT_PENDING = 1
+CONSENT_DENIED = 2
+CONSENT_NAMES = {CONSENT_GRANTED: "granted", CONSENT_PENDING: "pending", CONSENT_DENIED: "denied"}
+
 # Results
 OK = 0
 ERROR_NULL_ARGUMENT = 1
@@ -113,6 +119,8 @@ _PROTOTYPES = {
     "tracker_flush": (c_int32, [TrackerPtr, c_uint32]),
     "tracker_set_online": (c_int32, [TrackerPtr, c_bool]),
     "tracker_set_opt_out": (c_int32, [TrackerPtr, c_bool]),
+    "tracker_set_consent": (c_int32, [TrackerPtr, c_int32]),
+    "tracker_get_consent": (c_int32, [TrackerPtr, POINTER(c_int32)]),
     "tracker_offline_count": (c_int32, [TrackerPtr, POINTER(c_uint64)]),
     "tracker_offline_get": (c_int32, [TrackerPtr, c_uint64, POINTER(c_void_p)]),
     "tracker_offline_oldest": (c_int32, [TrackerPtr, POINTER(c_void_p)]),
@@ -648,6 +656,9 @@ class Tracker:
     def set_opt_out(self, opt_out):
         return self.lib.tracker_set_opt_out(self.handle, bool(opt_out))
 
+    def set_consent(self, consent):
+        return self.lib.tracker_set_consent(self.handle, consent)
+
     def set_storage(self, mode):
         return self.lib.tracker_set_storage(self.handle, mode)
 
@@ -655,6 +666,11 @@ class Tracker:
     def get_storage(self):
         out = c_int32(-1)
         self._check("tracker_get_storage", self.lib.tracker_get_storage(self.handle, byref(out)))
+        return out.value
+
+    def get_consent(self):
+        out = c_int32(-1)
+        self._check("tracker_get_consent", self.lib.tracker_get_consent(self.handle, byref(out)))
         return out.value
 
     def offline_count(self):

@@ -60,6 +60,11 @@ NULL_CASES = [
     ("tracker_flush", lambda lib, h: lib.tracker_flush(None, 10), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_set_online", lambda lib, h: lib.tracker_set_online(None, True), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_set_opt_out", lambda lib, h: lib.tracker_set_opt_out(None, True), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
+    ("tracker_set_consent", lambda lib, h: lib.tracker_set_consent(None, ot.CONSENT_GRANTED), ot.ERROR_NULL_ARGUMENT,
+     ["tracker"]),
+    ("tracker_get_consent", lambda lib, h: lib.tracker_get_consent(None, byref(c_int32())), ot.ERROR_NULL_ARGUMENT,
+     ["tracker"]),
+    ("tracker_get_consent", lambda lib, h: lib.tracker_get_consent(h, None), ot.ERROR_NULL_ARGUMENT, ["out_consent"]),
     ("tracker_offline_count", lambda lib, h: lib.tracker_offline_count(None, byref(c_uint64())), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_offline_count", lambda lib, h: lib.tracker_offline_count(h, None), ot.ERROR_NULL_ARGUMENT, ["out_count"]),
     ("tracker_offline_get", lambda lib, h: lib.tracker_offline_get(None, 5, byref(c_void_p())), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
@@ -162,6 +167,13 @@ def test_invalid_storage_mode(lib, t, mode):
     assert t.get_storage() == ot.STORAGE_ALWAYS
     expect(lib, t.set_storage(mode), ot.ERROR_INVALID_ARGUMENT, "storage mode", str(mode))
     assert t.get_storage() == ot.STORAGE_ALWAYS
+
+
+@pytest.mark.parametrize("consent", [-1, 3, 4, 2**31 - 1, -2**31])
+def test_invalid_consent(lib, t, consent):
+    assert t.set_consent(ot.CONSENT_PENDING) == ot.OK
+    expect(lib, t.set_consent(consent), ot.ERROR_INVALID_ARGUMENT, "tracker_set_consent", "consent", str(consent))
+    assert t.get_consent() == ot.CONSENT_PENDING
 
 
 def test_mode_without_storage_path(lib, make_tracker):
@@ -299,6 +311,10 @@ KEY_ERRORS = [
     ({"endpoint": E, "storage_path": None}, "storage_path"),
     ({"endpoint": E, "storage": "REQUIRED"}, "storage"),
     ({"endpoint": E, "storage": None}, "storage"),
+    ({"endpoint": E, "consent": "maybe"}, "consent"),
+    ({"endpoint": E, "consent": "GRANTED"}, "consent"),
+    ({"endpoint": E, "consent": 1}, "consent"),
+    ({"endpoint": E, "consent": None}, "consent"),
     ({"endpoint": E, "timestamp_param": "t s"}, "timestamp_param"),
     ({"endpoint": E, "timestamp_param": "a&b"}, "timestamp_param"),
     ({"endpoint": E, "timestamp_param": "x" * 65}, "timestamp_param"),

@@ -364,7 +364,7 @@ namespace Offtrack.MonoTests
 
                 string dir = Env.NewDir("component");
                 var config = (TrackerConfig)build.Invoke(component, new object[] { dir });
-                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\"}",
+                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\",\"consent\":\"granted\"}",
                     config.ToJson(), "a new component sends only its own settings");
                 using (var tracker = new Tracker(config))
                 {
@@ -384,7 +384,7 @@ namespace Offtrack.MonoTests
                 type.GetField("maxQueueHits").SetValue(component, 5L); // not ticked: not sent
                 dir = Env.NewDir("component");
                 config = (TrackerConfig)build.Invoke(component, new object[] { dir });
-                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\","
+                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\",\"consent\":\"granted\","
                     + "\"timestamp_param\":\"\",\"id_param\":\"hid\",\"max_attempts\":2}",
                     config.ToJson(), "the ticked settings are added");
                 using (var tracker = new Tracker(config))

@@ -366,6 +366,8 @@ namespace Offtrack.MonoTests
             var expected = new Dictionary<string, int>();
             foreach (StorageMode v in Enum.GetValues(typeof(StorageMode)))
                 expected["TRACKER_STORAGE_" + v.ToString().ToUpperInvariant()] = (int)v;
+            foreach (Consent v in Enum.GetValues(typeof(Consent)))
+                expected["TRACKER_CONSENT_" + v.ToString().ToUpperInvariant()] = (int)v;
             foreach (TrackerEventKind v in Enum.GetValues(typeof(TrackerEventKind)))
                 expected["TRACKER_EVENT_" + v.ToString().ToUpperInvariant()] = (int)v;
             foreach (TrackerResult v in Enum.GetValues(typeof(TrackerResult)))

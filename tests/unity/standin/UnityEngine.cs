@@ -1,5 +1,5 @@
 // Never shipped. A minimal hand-written stand-in for the few UnityEngine and
-// UnityEditor types the package's MonoBehaviour layer and sample use, so mcs
+// UnityEditor types the package's MonoBehaviour layer and samples use, so mcs
 // can compile them outside Unity and a typo cannot reach users. Signatures
 // follow Unity's public API; bodies do nothing. The only stand-in code that
 // ever runs is the empty constructors, when PackageTests.LayerConfig makes
@@ -48,6 +48,32 @@ namespace UnityEngine
     {
         public static string persistentDataPath { get { return ""; } }
         public static NetworkReachability internetReachability { get { return NetworkReachability.NotReachable; } }
+    }
+
+    public struct Rect
+    {
+        public Rect(float x, float y, float width, float height) { this.x = x; this.y = y; this.width = width; this.height = height; }
+        public float x, y, width, height;
+    }
+
+    public static class Screen
+    {
+        public static int width { get { return 0; } }
+        public static int height { get { return 0; } }
+    }
+
+    public sealed class GUILayoutOption
+    {
+    }
+
+    public static class GUILayout
+    {
+        public static void BeginArea(Rect screenRect) { }
+        public static void EndArea() { }
+        public static void BeginHorizontal(params GUILayoutOption[] options) { }
+        public static void EndHorizontal() { }
+        public static void Label(string text, params GUILayoutOption[] options) { }
+        public static bool Button(string text, params GUILayoutOption[] options) { return false; }
     }
 
     public static class Time

@@ -86,6 +86,12 @@ namespace Offtrack
         [DllImport(Library, EntryPoint = "tracker_set_opt_out", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int tracker_set_opt_out(TrackerHandle tracker, [MarshalAs(UnmanagedType.I1)] bool optOut);
 
+        [DllImport(Library, EntryPoint = "tracker_set_consent", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int tracker_set_consent(TrackerHandle tracker, int consent);
+
+        [DllImport(Library, EntryPoint = "tracker_get_consent", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int tracker_get_consent(TrackerHandle tracker, out int consent);
+
         [DllImport(Library, EntryPoint = "tracker_offline_count", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int tracker_offline_count(TrackerHandle tracker, out ulong count);
 

@@ -178,13 +178,34 @@ namespace Offtrack
         }
 
         /// <summary>
-        /// Privacy opt-out, remembered in the storage directory across runs.
-        /// While true, new hits are dropped and the stored queue is purged.
+        /// Privacy opt-out, the older name of <see cref="Consent"/>: true is
+        /// <see cref="Offtrack.Consent.Denied"/>, false <see cref="Offtrack.Consent.Granted"/>.
         /// </summary>
         public bool OptOut
         {
-            get { return GetStats().OptOut; }
+            get { return Consent == Offtrack.Consent.Denied; }
             set { Check("tracker_set_opt_out", NativeMethods.tracker_set_opt_out(Handle, value)); }
+        }
+
+        /// <summary>
+        /// The player's consent, remembered in the storage directory across
+        /// runs (it then wins over <see cref="TrackerConfig.Consent"/>).
+        /// Pending keeps hits and sends nothing, not even on Dispatch; Granted
+        /// sends what was kept, in order, each with the time it was made;
+        /// Denied purges the queue and drops new hits.
+        /// </summary>
+        public Consent Consent
+        {
+            get
+            {
+                int consent;
+                Check("tracker_get_consent", NativeMethods.tracker_get_consent(Handle, out consent));
+                return (Consent)consent;
+            }
+            set
+            {
+                Check("tracker_set_consent", NativeMethods.tracker_set_consent(Handle, (int)value));
+            }
         }
 
         /// <summary>Number of hits in the offline queue.</summary>

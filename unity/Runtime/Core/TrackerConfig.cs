@@ -33,6 +33,8 @@ namespace Offtrack
         /// <summary>Directory of this tracker's queue; required unless the storage mode is Never.</summary>
         public string StoragePath { get; set; }
         public StorageMode? Storage { get; set; }
+        /// <summary>Consent until the app records the player's answer (which the storage directory remembers).</summary>
+        public Consent? Consent { get; set; }
         /// <summary>Name of the creation-time parameter; "" turns it off.</summary>
         public string TimestampParam { get; set; }
         public bool? TimestampOfflineOnly { get; set; }
@@ -67,6 +69,7 @@ namespace Offtrack
             Add(sb, ref first, "endpoint", Endpoint == null ? null : Json.Quote(Endpoint));
             Add(sb, ref first, "storage_path", StoragePath == null ? null : Json.Quote(StoragePath));
             Add(sb, ref first, "storage", Storage.HasValue ? Json.Quote(ModeName(Storage.Value)) : null);
+            Add(sb, ref first, "consent", Consent.HasValue ? Json.Quote(ConsentName(Consent.Value)) : null);
             Add(sb, ref first, "timestamp_param", TimestampParam == null ? null : Json.Quote(TimestampParam));
             Add(sb, ref first, "timestamp_offline_only", TimestampOfflineOnly.HasValue ? (TimestampOfflineOnly.Value ? "true" : "false") : null);
             Add(sb, ref first, "id_param", IdParam == null ? null : Json.Quote(IdParam));
@@ -111,6 +114,17 @@ namespace Offtrack
                 case StorageMode.Required: return "required";
                 case StorageMode.Always: return "always";
                 default: return ((int)mode).ToString(CultureInfo.InvariantCulture);
+            }
+        }
+
+        internal static string ConsentName(Offtrack.Consent consent)
+        {
+            switch (consent)
+            {
+                case Offtrack.Consent.Granted: return "granted";
+                case Offtrack.Consent.Pending: return "pending";
+                case Offtrack.Consent.Denied: return "denied";
+                default: return ((int)consent).ToString(CultureInfo.InvariantCulture);
             }
         }
 

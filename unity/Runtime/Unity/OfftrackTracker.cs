@@ -31,6 +31,10 @@ namespace Offtrack.Unity
         [Tooltip("Folder of the offline queue under Application.persistentDataPath. One open tracker per folder.")]
         public string storageFolder = "offtrack";
 
+        [Header("Privacy")]
+        [Tooltip("Consent until the player has answered. Pending: hits are kept and nothing is sent until SetConsent(Granted). The answer given with SetConsent is remembered in the storage folder and wins over this field in later runs.")]
+        public Consent initialConsent = Consent.Granted;
+
         // Library settings: each value is sent only while its override box is
         // ticked, so every other setting keeps the library's own default (the
         // Offtrack README, "Configuration"); none is repeated here.
@@ -129,7 +133,7 @@ namespace Offtrack.Unity
         /// <summary>Raised in Update when the collector accepted a hit.</summary>
         public event Action<TrackerEvent> Sent;
 
-        /// <summary>Raised in Update when a hit was kept on disk for later.</summary>
+        /// <summary>Raised in Update when a hit was kept for later (on disk, or in memory while consent is pending in Never mode).</summary>
         public event Action<TrackerEvent> Stored;
 
         /// <summary>Raised in Update when a hit was dropped; the event's Reason says why.</summary>
@@ -159,6 +163,40 @@ namespace Offtrack.Unity
             catch (ArgumentException e)
             {
                 Debug.LogWarning("Offtrack: hit refused: " + e.Message, this);
+            }
+            return false;
+        }
+
+        /// <summary>
+        /// The player's consent: the remembered answer, or
+        /// <see cref="initialConsent"/> until one was given. While the tracker
+        /// is not open, <see cref="initialConsent"/>.
+        /// </summary>
+        public Consent Consent
+        {
+            get { return IsOpen ? _tracker.Consent : initialConsent; }
+        }
+
+        /// <summary>
+        /// Records the player's answer (remembered across runs): Granted sends
+        /// what was kept, Denied deletes it and drops later hits. Returns false,
+        /// and logs why, if the tracker is not open or could not record it.
+        /// </summary>
+        public bool SetConsent(Consent consent)
+        {
+            if (!IsOpen)
+            {
+                Debug.LogWarning("Offtrack: not open, consent not recorded: " + consent, this);
+                return false;
+            }
+            try
+            {
+                _tracker.Consent = consent;
+                return true;
+            }
+            catch (TrackerException e)
+            {
+                Debug.LogWarning("Offtrack: consent not recorded: " + e.Message, this);
             }
             return false;
         }
@@ -262,9 +300,11 @@ namespace Offtrack.Unity
         {
             var config = new TrackerConfig(endpoint);
             // The component's own settings, always sent: its queue lives under
-            // persistentDataPath, and its mode is the one shown in the Inspector.
+            // persistentDataPath, and its mode and initial consent are the ones
+            // shown in the Inspector.
             config.StoragePath = path;
             config.Storage = storageMode;
+            config.Consent = initialConsent;
             if (overrideTimestampParam)
                 config.TimestampParam = timestampParam ?? string.Empty;
             if (overrideIdParam)

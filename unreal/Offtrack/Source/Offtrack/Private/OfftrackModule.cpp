@@ -47,7 +47,8 @@ offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& St
 	// The plugin's own settings, always sent.
 	Config.endpoint(ToUtf8(Settings.Endpoint))
 		.storage_path(ToUtf8(StorageDirectory))
-		.storage(OfftrackConvert::ToNative(Settings.StorageMode));
+		.storage(OfftrackConvert::ToNative(Settings.StorageMode))
+		.consent(OfftrackConvert::ToNative(Settings.InitialConsent));
 	for (const TPair<FString, FString>& Header : Settings.Headers)
 	{
 		Config.header(ToUtf8(Header.Key), ToUtf8(Header.Value));
