@@ -97,7 +97,8 @@ def replayable(seed_value):
 
 def run_until_killed(script, args, kill_after, ready="ready", timeout=30):
     """Runs tests/reliability/<script>, waits (up to `timeout`) for it to
-    print the line `ready`, lets it run `kill_after` more seconds and
+    print the line `ready` (or, for a `ready` ending in a space, a line
+    starting with it), lets it run `kill_after` more seconds and
     SIGKILLs it. Returns (returncode, complete stdout lines, stderr): a last
     line without its newline was cut by the kill and is left out."""
     cmd = [sys.executable, os.path.join(HERE, script)] + [str(a) for a in args]
@@ -109,7 +110,8 @@ def run_until_killed(script, args, kill_after, ready="ready", timeout=30):
             if raw.endswith(b"\n"):
                 line = raw[:-1].decode(errors="replace")
                 lines.append(line)
-                if line == ready:
+                # A `ready` ending in a space matches any line it starts.
+                if line == ready or (ready.endswith(" ") and line.startswith(ready)):
                     is_ready.set()
         is_ready.set()  # the child ended by itself: no point waiting
 
