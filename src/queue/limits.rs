@@ -109,7 +109,7 @@ impl Store {
     /// their record.
     pub(super) fn dropped_entry(&self, keep_text: &mut usize, id: u64, payload: &[u8]) -> Removed {
         let record = (*keep_text > 0)
-            .then(|| Record::decode(&key_of(id), payload))
+            .then(|| Record::decode(&key_of(id), payload, self.sealer.as_ref()))
             .flatten();
         *keep_text = keep_text.saturating_sub(1);
         Removed {

@@ -75,6 +75,9 @@ CONFIG_ERRORS = [
     ({"endpoint": E, "retry_base_ms": -5}, "retry_base_ms"),
     ({"endpoint": E, "retry_max_ms": True}, "retry_max_ms"),
     ({"endpoint": E, "send_interval_ms": "0"}, "send_interval_ms"),
+    ({"endpoint": E, "encryption_key": "00ff"}, "encryption_key"),
+    ({"endpoint": E, "encryption_key": "z" * 64}, "encryption_key"),
+    ({"endpoint": E, "encryption_key": 7}, "encryption_key"),
 ]
 
 
