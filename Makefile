@@ -2,7 +2,7 @@
 # fresh machine with the Rust toolchain, gcc and python3.
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean \
+.PHONY: all build demo test test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean \
 	build-windows test-windows build-aarch64 test-aarch64 check-android test-platforms
 
 all: build
@@ -13,11 +13,18 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build header-check test-rust test-c test-python test-unity test-cpp test-reliability test-platforms bench-smoke
+test: build header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability test-platforms bench-smoke
 	@echo "== all suites passed"
 
 test-rust:
 	$(CARGO) test --release
+
+# The library without its HTTP client (feature `http` off, DESIGN.md §9):
+# its unit tests, and its stripped size next to the default build's.
+test-nohttp:
+	CARGO_TARGET_DIR=target/nohttp $(CARGO) test --release --no-default-features --lib
+	CARGO_TARGET_DIR=target/nohttp $(CARGO) build --release --no-default-features
+	@echo "stripped libofftrack.so: $$(stat -c %s target/nohttp/release/libofftrack.so) bytes without an HTTP client, $$(stat -c %s target/release/libofftrack.so) with it"
 
 test-c: build
 	bash tests/c/run.sh

@@ -3,6 +3,9 @@
 #   bash bench/run.sh           default sizes (10k and 100k queued hits)
 #   BENCH_FULL=1 bash bench/run.sh   adds 1M queued hits (takes longer)
 #   bash bench/run.sh --smoke   seconds; keeps the harness from rotting in CI
+#   BENCH_ONLY=network bash bench/run.sh   drains over a link and the
+#     many-devices simulation only (sections 10 and 11, ≈1 min once built)
+#   BENCH_ONLY=latency bash bench/run.sh   send latency only (1, 1b, 9)
 # BENCH_NOTLS=0 skips the extra HTTP-only library build (size only).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,7 +18,8 @@ mode=""
 cargo build --release
 
 notls_lib=""
-if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ]; then
+# Only the size line (7) uses it, which BENCH_ONLY runs leave out.
+if [ -z "$mode" ] && [ "${BENCH_NOTLS:-1}" = "1" ] && [ -z "${BENCH_ONLY:-}" ]; then
   # No feature flag turns built-in TLS off, so build a scratch copy with
   # minreq's TLS features removed (and the one match arm that needs them).
   src=target/notls-src

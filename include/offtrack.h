@@ -39,12 +39,28 @@
 #define DEFAULT_BATCH_MAX_BYTES (512 * 1024)
 
 /**
+ * Consent: the player agreed; hits are delivered.
+ */
+#define TRACKER_CONSENT_GRANTED 0
+
+/**
+ * Consent: not answered yet; hits are kept, nothing is sent.
+ */
+#define TRACKER_CONSENT_PENDING 1
+
+/**
+ * Consent: refused; the queue is purged and new hits are dropped.
+ */
+#define TRACKER_CONSENT_DENIED 2
+
+/**
  * Event kind: the collector accepted the hit.
  */
 #define TRACKER_EVENT_SENT 0
 
 /**
- * Event kind: the hit is kept on disk for later.
+ * Event kind: the hit is kept for later: on disk, or in memory in `never`
+ * mode while consent is pending; `reason` says until when.
  */
 #define TRACKER_EVENT_STORED 1
 
@@ -289,14 +305,42 @@ int32_t tracker_flush(struct tracker *t, uint32_t timeout_ms);
 int32_t tracker_set_online(struct tracker *t, bool online);
 
 /**
- * Privacy opt-out. `true`: new hits are dropped (reason "opt-out"; the call
- * still returns TRACKER_OK), the stored queue is purged, and the choice is
- * remembered in the storage directory across runs until set to `false`.
+ * Privacy opt-out, the older name of consent: `true` is
+ * `tracker_set_consent(t, TRACKER_CONSENT_DENIED)` (new hits are dropped
+ * with reason "consent denied", the queue is purged), `false` is
+ * `TRACKER_CONSENT_GRANTED`. Remembered in the storage directory like
+ * any consent choice.
  *
  * # Safety
  * `t` is NULL or a live tracker.
  */
 int32_t tracker_set_opt_out(struct tracker *t, bool opt_out);
+
+/**
+ * Sets the player's consent: TRACKER_CONSENT_GRANTED, _PENDING or _DENIED
+ * (TRACKER_ERROR_INVALID_ARGUMENT for another value, the state unchanged).
+ * PENDING: hits are accepted and kept (on disk in `required`/`always`, in
+ * the bounded memory queue in `never`) and nothing is sent, not even by
+ * `tracker_dispatch`; no connection is opened. GRANTED: what was kept goes
+ * out in order, each hit with the time it was made. DENIED: the queue is
+ * purged and new hits are dropped (reason "consent denied"), no traffic.
+ * With a storage_path the choice is remembered there (TRACKER_ERROR_STORAGE,
+ * the state unchanged, if it cannot be written) and wins over the config's
+ * `consent` in later runs.
+ *
+ * # Safety
+ * `t` is NULL or a live tracker.
+ */
+int32_t tracker_set_consent(struct tracker *t, int32_t consent);
+
+/**
+ * Writes the current consent (TRACKER_CONSENT_GRANTED, _PENDING or
+ * _DENIED) to `*out_consent`.
+ *
+ * # Safety
+ * `t` is NULL or a live tracker; `out_consent` is NULL or writable.
+ */
+int32_t tracker_get_consent(const struct tracker *t, int32_t *out_consent);
 
 /**
  * Number of hits in the offline queue (0 without storage_path).
@@ -353,8 +397,10 @@ int32_t tracker_offline_delete_older_than(struct tracker *t,
 
 /**
  * Counters and state as a JSON object (queued, queued_bytes, sent, stored,
- * dropped, failed_attempts, online, storage, opt_out, last_error,
+ * dropped, failed_attempts, online, storage, opt_out, consent, last_error,
  * last_success_ms, worker_restarts, store_resets, memory_queued).
+ * `consent` is "granted", "pending" or "denied"; `opt_out` is true exactly
+ * when it is "denied".
  * Free with `tracker_string_free`.
  *
  * # Safety

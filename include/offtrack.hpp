@@ -12,8 +12,16 @@
  *
  * Thread safety: the methods of a live Tracker may be called from any thread
  * at once (the C API is thread-safe), except the ones that change the object
- * itself: construction, destruction, move, close() and on_event(), which must
- * not race other calls on the same Tracker.
+ * itself: construction, destruction, move, close(), on_event(),
+ * set_transport() and clear_transport(), which must not race other calls on
+ * the same Tracker.
+ *
+ * Host transport: set_transport() sends the tracker's requests through the
+ * app's own HTTP stack. The handler gets a copy of each Request on the
+ * worker thread, starts it and returns; the app answers later, from any
+ * thread, through the request's Completion. Completions share a guard with
+ * their Tracker: once it is destroyed they return false without reaching the
+ * library, so an answer arriving late from an HTTP stack is harmless.
  *
  * Configuration: Config writes only the keys that were set, so every other
  * key takes the library's default (the repository README, "Configuration").
@@ -48,6 +56,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -65,6 +74,16 @@ enum class StorageMode : std::int32_t {
     Never = TRACKER_STORAGE_NEVER,
     Required = TRACKER_STORAGE_REQUIRED,
     Always = TRACKER_STORAGE_ALWAYS,
+};
+
+/**
+ * The player's consent (DESIGN.md §10). Pending keeps hits and sends
+ * nothing; Granted releases them; Denied purges and drops.
+ */
+enum class Consent : std::int32_t {
+    Granted = TRACKER_CONSENT_GRANTED,
+    Pending = TRACKER_CONSENT_PENDING,
+    Denied = TRACKER_CONSENT_DENIED,
 };
 
 /** Kind of an Event. */
@@ -87,12 +106,28 @@ enum class Result : std::int32_t {
     Panic = TRACKER_ERROR_PANIC,
 };
 
+/** Body of a batched POST (the batch_format key). */
+enum class BatchFormat {
+    Lines,  // text/plain: one hit per line, each the query a GET of it would carry
+    Json,   // application/json: {"requests":["?<query>", ...]}
+};
+
 /** The configuration spelling of a mode: "never", "required" or "always". */
 inline const char *storage_mode_name(StorageMode mode) noexcept {
     switch (mode) {
         case StorageMode::Never: return "never";
         case StorageMode::Required: return "required";
         case StorageMode::Always: return "always";
+    }
+    return "invalid";
+}
+
+/** The configuration spelling of a consent: "granted", "pending" or "denied". */
+inline const char *consent_name(Consent consent) noexcept {
+    switch (consent) {
+        case Consent::Granted: return "granted";
+        case Consent::Pending: return "pending";
+        case Consent::Denied: return "denied";
     }
     return "invalid";
 }
@@ -256,6 +291,167 @@ inline void append_json_string(std::string &out, std::string_view s) {
 
 }  // namespace detail
 
+// -------------------------------------------------------------- transport
+
+/** One request header, as the library lists it. */
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+/**
+ * A request the library asks a host transport to perform, copied out of the
+ * C callback (its pointers die with the call). Redirects must not be
+ * followed: a 3xx is reported as it came.
+ */
+struct Request {
+    std::uint64_t id = 0;          // unique per process; the Completion carries it too
+    std::string method;            // "GET" or "POST"
+    std::string url;
+    std::string content_type;      // "" for GET
+    std::string body;              // raw bytes; "" for GET
+    std::vector<Header> headers;   // configured headers and User-Agent, in the library's order
+    std::chrono::milliseconds timeout{0};  // the library waits this long, then gives up on it
+};
+
+namespace detail {
+
+/**
+ * What every Completion of one Tracker shares. `handle` is cleared (under
+ * `mutex`) once tracker_destroy has returned, and every completion calls the
+ * library under the same mutex, so no completion can reach a destroyed
+ * tracker, nor a new one that happens to get the same address.
+ */
+struct TransportState {
+    explicit TransportState(tracker *t) noexcept : handle(t) {}
+    std::mutex mutex;
+    tracker *handle;
+};
+
+struct TransportSink;
+
+}  // namespace detail
+
+/**
+ * The answer to one Request. A copyable handle: copy it into whatever
+ * finishes the request and call complete() or fail() once, from any thread,
+ * also from inside the transport handler. Every call returns whether the
+ * library took the outcome; it returns false and changes nothing once the
+ * Tracker has been destroyed (so a late answer is harmless), when the
+ * request was already completed or has timed out, and for a status that is
+ * neither 0 nor 100..599. An empty (default-constructed) Completion returns
+ * false for every call.
+ */
+class Completion {
+public:
+    Completion() noexcept = default;
+
+    /** The id of the Request this answers. */
+    std::uint64_t request_id() const noexcept { return id_; }
+
+    /**
+     * The server answered: its HTTP status as received (a 3xx too, never
+     * followed) and the text of its Retry-After header, if any ("" for none).
+     */
+    bool complete(int http_status, std::string_view retry_after = {}) const {
+        if (retry_after.empty()) return finish(http_status, nullptr, nullptr);
+        const std::string text = truncate_at_nul(retry_after);
+        return finish(http_status, text.c_str(), nullptr);
+    }
+
+    /** No answer (connection refused, DNS, TLS, timeout…): `error` says why, for logs and events. */
+    bool fail(std::string_view error) const {
+        const std::string text = truncate_at_nul(error);
+        return finish(0, nullptr, text.c_str());
+    }
+
+    /** False once the Tracker that issued the request has been destroyed. */
+    bool tracker_alive() const {
+        if (!state_) return false;
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        return state_->handle != nullptr;
+    }
+
+private:
+    friend struct detail::TransportSink;  // the only maker of non-empty Completions
+
+    Completion(std::shared_ptr<detail::TransportState> state, std::uint64_t id) noexcept
+        : state_(std::move(state)), id_(id) {}
+
+    // Texts from a transport's error reporting may carry anything; C sees
+    // them up to the first NUL anyway, so that is where they end.
+    static std::string truncate_at_nul(std::string_view s) {
+        return std::string(s.substr(0, s.find('\0')));
+    }
+
+    bool finish(int http_status, const char *retry_after, const char *error) const {
+        if (!state_) return false;
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        if (state_->handle == nullptr) return false;
+        return tracker_transport_complete(state_->handle, id_, http_status, retry_after, error) == TRACKER_OK;
+    }
+
+    std::shared_ptr<detail::TransportState> state_;
+    std::uint64_t id_ = 0;
+};
+
+/**
+ * A host transport: starts the request (on the tracker's worker thread) and
+ * returns at once; the request is finished later through the Completion.
+ */
+using TransportHandler = std::function<void(const Request &, Completion)>;
+
+namespace detail {
+
+/** Heap-allocated, so its address (the callback's user_data) survives moves of the Tracker. */
+struct TransportSink {
+    TransportSink(TransportHandler h, std::shared_ptr<TransportState> s)
+        : handler(std::move(h)), state(std::move(s)) {}
+    Completion completion(std::uint64_t request_id) const { return Completion(state, request_id); }
+    TransportHandler handler;
+    std::shared_ptr<TransportState> state;
+    std::atomic<std::uint64_t> failures{0};
+};
+
+inline std::string copy_c_string(const char *s) { return s != nullptr ? std::string(s) : std::string(); }
+
+extern "C" {
+// C linkage because the library calls it through a C function pointer.
+// Runs on the tracker's worker thread.
+inline void offtrack_hpp_transport_trampoline(const tracker_request *raw, void *user_data) noexcept {
+    if (raw == nullptr || user_data == nullptr) return;
+    auto *sink = static_cast<TransportSink *>(user_data);
+    const Completion done = sink->completion(raw->request_id);
+    try {
+        Request request;
+        request.id = raw->request_id;
+        request.method = copy_c_string(raw->method);
+        request.url = copy_c_string(raw->url);
+        request.content_type = copy_c_string(raw->content_type);
+        if (raw->body != nullptr && raw->body_len > 0) {
+            request.body.assign(reinterpret_cast<const char *>(raw->body), raw->body_len);
+        }
+        for (const char *const *h = raw->headers; h != nullptr && h[0] != nullptr && h[1] != nullptr; h += 2) {
+            request.headers.push_back(Header{h[0], h[1]});
+        }
+        request.timeout = std::chrono::milliseconds(raw->timeout_ms);
+        sink->handler(request, done);
+    } catch (...) {
+        // Unwinding into the library's worker is undefined behaviour. The
+        // request is answered as "no answer" at once, so the worker does not
+        // wait for it until its timeout (a no-op if the handler completed it).
+        sink->failures.fetch_add(1, std::memory_order_relaxed);
+        try {
+            done.fail("the transport handler threw an exception");
+        } catch (...) {
+            // Out of memory for the message: the worker's timeout ends the request.
+        }
+    }
+}
+}  // extern "C"
+
+}  // namespace detail
+
 // ----------------------------------------------------------------- config
 
 /**
@@ -269,6 +465,8 @@ public:
     Config &endpoint(std::string_view v) { return set_string("endpoint", v); }
     Config &storage_path(std::string_view v) { return set_string("storage_path", v); }
     Config &storage(StorageMode v) { return set_string("storage", storage_mode_name(v)); }
+    /** The consent until the app records a choice, which the storage directory then remembers. */
+    Config &consent(Consent v) { return set_string("consent", consent_name(v)); }
     Config &timestamp_param(std::string_view v) { return set_string("timestamp_param", v); }
     Config &timestamp_offline_only(bool v) { return set_raw("timestamp_offline_only", v ? "true" : "false"); }
     Config &id_param(std::string_view v) { return set_string("id_param", v); }
@@ -287,6 +485,14 @@ public:
     Config &retry_base_ms(std::uint64_t v) { return set_number("retry_base_ms", v); }
     Config &retry_max_ms(std::uint64_t v) { return set_number("retry_max_ms", v); }
     Config &send_interval_ms(std::uint64_t v) { return set_number("send_interval_ms", v); }
+    /** URL on the endpoint's origin that takes a POST of many hits; "" turns batching off. */
+    Config &batch_endpoint(std::string_view v) { return set_string("batch_endpoint", v); }
+    /** The body of a batch: one query per line, or Matomo's JSON bulk format. */
+    Config &batch_format(BatchFormat v) { return set_string("batch_format", v == BatchFormat::Json ? "json" : "lines"); }
+    /** Most hits in one batch. */
+    Config &batch_max_hits(std::uint64_t v) { return set_number("batch_max_hits", v); }
+    /** Most body bytes in one batch; a larger hit goes alone as a GET. */
+    Config &batch_max_bytes(std::uint64_t v) { return set_number("batch_max_bytes", v); }
 
     /** Any key as raw JSON text (for keys newer than this header). */
     Config &set_raw(std::string_view key, std::string_view json_value) {
@@ -416,13 +622,18 @@ public:
     Tracker &operator=(const Tracker &) = delete;
 
     Tracker(Tracker &&other) noexcept
-        : handle_(std::exchange(other.handle_, nullptr)), sink_(std::move(other.sink_)) {}
+        : handle_(std::exchange(other.handle_, nullptr)),
+          sink_(std::move(other.sink_)),
+          transport_state_(std::move(other.transport_state_)),
+          transport_sink_(std::move(other.transport_sink_)) {}
 
     Tracker &operator=(Tracker &&other) noexcept {
         if (this != &other) {
             close();
             handle_ = std::exchange(other.handle_, nullptr);
             sink_ = std::move(other.sink_);
+            transport_state_ = std::move(other.transport_state_);
+            transport_sink_ = std::move(other.transport_sink_);
         }
         return *this;
     }
@@ -431,17 +642,27 @@ public:
      * tracker_destroy with the event handler still registered: the DROPPED
      * events of never-mode hits still in memory or in flight reach the
      * handler (on the worker, or on this thread when the worker is stuck in a
-     * request) before close() returns; none comes after. Idempotent.
+     * request) before close() returns; none comes after. A request of a host
+     * transport still waiting for its Completion may be completed while the
+     * destroy waits for it (at most shutdown_timeout_ms); once close() has
+     * returned, every Completion of this tracker returns false. Idempotent.
      */
     void close() noexcept {
         if (handle_ == nullptr) return;
         // Emptied first, so that a handler calling this Tracker during the
         // destroy gets NULL_ARGUMENT instead of racing tracker_destroy.
         tracker *t = std::exchange(handle_, nullptr);
+        // Completions stay open during the destroy: the request in flight
+        // can still finish and its hit be delivered instead of kept.
         tracker_destroy(t);
+        if (transport_state_) {
+            std::lock_guard<std::mutex> lock(transport_state_->mutex);
+            transport_state_->handle = nullptr;
+        }
         // Only now: the library calls back no more once tracker_destroy has
-        // returned, and until then a callback may be using the sink.
+        // returned, and until then a callback may be using the sinks.
         sink_.reset();
+        transport_sink_.reset();
     }
 
     bool valid() const noexcept { return handle_ != nullptr; }
@@ -482,7 +703,24 @@ public:
 
     void set_online(bool online) { detail::expect_ok(tracker_set_online(handle_, online)); }
 
+    /** The older name of consent: true is Consent::Denied, false Consent::Granted. */
     void set_opt_out(bool opt_out) { detail::expect_ok(tracker_set_opt_out(handle_, opt_out)); }
+
+    /**
+     * tracker_set_consent: remembered in the storage directory and winning
+     * over Config::consent in later runs. Pending sends nothing (not even on
+     * dispatch) and keeps hits; Granted releases them in order; Denied
+     * purges the queue and drops new hits.
+     */
+    void set_consent(Consent consent) {
+        detail::expect_ok(tracker_set_consent(handle_, static_cast<std::int32_t>(consent)));
+    }
+
+    Consent consent() const {
+        std::int32_t value = -1;
+        detail::expect_ok(tracker_get_consent(handle_, &value));
+        return static_cast<Consent>(value);
+    }
 
     // -- the offline queue -------------------------------------------------
 
@@ -574,6 +812,53 @@ public:
         return sink_ ? sink_->failures.load(std::memory_order_relaxed) : 0;
     }
 
+    // -- host transport ---------------------------------------------------
+
+    /**
+     * Sends the tracker's requests through `handler` instead of the built-in
+     * HTTP client (tracker_set_transport); an empty function goes back to the
+     * built-in client. The handler runs on the tracker's worker thread with a
+     * copy of each request: it starts the request and returns, and the
+     * request is finished later, from any thread, through the Completion. A
+     * request not completed within its timeout counts as unreachable. A
+     * handler that throws has its request answered as "no answer" at once
+     * (see transport_handler_failures). The handler must not call
+     * set_transport(), clear_transport() or close() on this Tracker, and what
+     * it refers to must outlive the Tracker; the Completions themselves may
+     * outlive it.
+     */
+    void set_transport(TransportHandler handler) {
+        if (!handler) {
+            clear_transport();
+            return;
+        }
+        if (handle_ == nullptr) {
+            // Let the library report the empty handle, as every other call does.
+            detail::expect_ok(tracker_set_transport(nullptr, nullptr, nullptr));
+        }
+        if (!transport_state_) transport_state_ = std::make_shared<detail::TransportState>(handle_);
+        auto sink = std::make_unique<detail::TransportSink>(std::move(handler), transport_state_);
+        detail::expect_ok(
+            tracker_set_transport(handle_, &detail::offtrack_hpp_transport_trampoline, sink.get()));
+        // The library no longer runs, nor will call, the handler replaced
+        // here once tracker_set_transport has returned.
+        transport_sink_ = std::move(sink);
+    }
+
+    /**
+     * Back to the built-in HTTP client. Requests already handed to the host
+     * transport may still be completed.
+     */
+    void clear_transport() {
+        detail::expect_ok(tracker_set_transport(handle_, nullptr, nullptr));
+        transport_sink_.reset();
+    }
+
+    /** How many requests the current transport handler let an exception escape from. */
+    std::uint64_t transport_handler_failures() const noexcept {
+        return transport_sink_ ? transport_sink_->failures.load(std::memory_order_relaxed) : 0;
+    }
+
 private:
     static std::uint32_t clamp_ms(std::chrono::milliseconds timeout) noexcept {
         const auto ms = timeout.count();
@@ -585,6 +870,8 @@ private:
 
     tracker *handle_ = nullptr;
     std::unique_ptr<detail::EventSink> sink_;
+    std::shared_ptr<detail::TransportState> transport_state_;
+    std::unique_ptr<detail::TransportSink> transport_sink_;
 };
 
 // ------------------------------------------------------ analytics mapping

@@ -4,6 +4,7 @@
 //! Every error names the key at fault. Defaults live here and nowhere else.
 //! Nothing here opens files or sockets.
 
+use crate::consent::Consent;
 use crate::error::{Error, Result};
 use crate::net::batch::BatchFormat;
 use crate::net::url::Endpoint;
@@ -67,6 +68,8 @@ pub struct Config {
     pub endpoint: Endpoint,
     pub storage_path: Option<PathBuf>,
     pub storage: StorageMode,
+    /// Consent of a tracker whose storage directory holds no choice yet.
+    pub consent: Consent,
     pub timestamp_param: String,
     pub timestamp_offline_only: bool,
     pub id_param: String,
@@ -167,6 +170,7 @@ impl Config {
             endpoint: Endpoint::placeholder(),
             storage_path: None,
             storage: StorageMode::Never,
+            consent: Consent::Granted,
             timestamp_param: "ts".into(),
             timestamp_offline_only: false,
             id_param: String::new(),
@@ -205,6 +209,15 @@ impl Config {
                     config.storage = StorageMode::from_name(name).ok_or_else(|| {
                         Error::config(format!(
                             "config key 'storage' must be \"never\", \"required\" or \"always\", not {}",
+                            shown(value)
+                        ))
+                    })?;
+                }
+                "consent" => {
+                    let name = string(key, value)?;
+                    config.consent = Consent::from_name(name).ok_or_else(|| {
+                        Error::config(format!(
+                            "config key 'consent' must be \"granted\", \"pending\" or \"denied\", not {}",
                             shown(value)
                         ))
                     })?;
@@ -411,6 +424,7 @@ mod tests {
     fn defaults() {
         let c = Config::parse(r#"{"endpoint":"http://127.0.0.1:1/c"}"#).unwrap();
         assert_eq!(c.storage, StorageMode::Never);
+        assert_eq!(c.consent, Consent::Granted);
         assert_eq!(c.timestamp_param, "ts");
         assert_eq!(c.max_attempts, 3);
         assert_eq!(c.max_queue_bytes, 50 * 1024 * 1024);
@@ -445,6 +459,9 @@ mod tests {
                 r#"{"endpoint":"http://h/","storage":"required"}"#,
                 "storage_path",
             ),
+            (r#"{"endpoint":"http://h/","consent":"maybe"}"#, "consent"),
+            (r#"{"endpoint":"http://h/","consent":1}"#, "consent"),
+            (r#"{"endpoint":"http://h/","consent":"Granted"}"#, "consent"),
             (r#"{"endpoint":"http://h/","headers":{"X":1}}"#, "headers"),
             (
                 r#"{"endpoint":"http://h/","headers":{"X":"a\r\nB: c"}}"#,

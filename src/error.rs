@@ -124,11 +124,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Shortens user data (hits) before it goes into a message, so a full hit is
 /// never copied into logs or error strings.
 pub fn truncate_for_message(text: &str) -> String {
-    const LIMIT: usize = 64;
-    if text.len() <= LIMIT {
+    truncate_to(text, 64)
+}
+
+/// `text` cut to at most `limit` bytes (at a character boundary), saying
+/// how long it was.
+pub fn truncate_to(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
         return text.to_owned();
     }
-    let mut end = LIMIT;
+    let mut end = limit;
     while !text.is_char_boundary(end) {
         end -= 1;
     }

@@ -10,7 +10,8 @@ use std::ffi::{CString, c_char, c_void};
 
 /// Event kind: the collector accepted the hit.
 pub const TRACKER_EVENT_SENT: i32 = 0;
-/// Event kind: the hit is kept on disk for later.
+/// Event kind: the hit is kept for later: on disk, or in memory in `never`
+/// mode while consent is pending; `reason` says until when.
 pub const TRACKER_EVENT_STORED: i32 = 1;
 /// Event kind: the hit is gone without being delivered; `reason` says why.
 pub const TRACKER_EVENT_DROPPED: i32 = 2;
@@ -39,8 +40,9 @@ pub type TrackerEventCallback =
 /// behaviour (README, DESIGN §4), so they change only with those.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DropReason {
-    /// Sent while opted out, or queued when the app opted out.
-    OptOut,
+    /// Sent while consent is denied (or opted out), or queued when it was
+    /// denied: `tracker_set_opt_out(true)` is the same choice.
+    ConsentDenied,
     /// Older than `max_age_seconds`.
     Expired,
     /// Evicted for `max_queue_hits` / `max_queue_bytes`.
@@ -89,7 +91,7 @@ impl DropReason {
     pub fn without_details(&self) -> DropReason {
         use DropReason::*;
         match self {
-            OptOut | Expired | QueueFull | MemoryQueueFull | Deleted | DeletedOlderThan => {
+            ConsentDenied | Expired | QueueFull | MemoryQueueFull | Deleted | DeletedOlderThan => {
                 self.clone()
             }
             _ => DetailsLeftOut,
@@ -102,7 +104,7 @@ impl std::fmt::Display for DropReason {
         use DropReason::*;
         const NEVER_KEEPS: &str = "storage mode never keeps no hits";
         match self {
-            OptOut => f.write_str("opt-out"),
+            ConsentDenied => f.write_str("consent denied"),
             Expired => f.write_str("expired: older than max_age_seconds"),
             QueueFull => f.write_str("queue full (max_queue_hits / max_queue_bytes)"),
             MemoryQueueFull => f.write_str("memory queue full (max_memory_hits)"),
@@ -266,7 +268,7 @@ mod tests {
     fn drop_reasons_render_their_documented_texts() {
         use DropReason::*;
         let cases = [
-            (OptOut, "opt-out"),
+            (ConsentDenied, "consent denied"),
             (Expired, "expired: older than max_age_seconds"),
             (QueueFull, "queue full (max_queue_hits / max_queue_bytes)"),
             (MemoryQueueFull, "memory queue full (max_memory_hits)"),
@@ -323,7 +325,7 @@ mod tests {
             // text budget; the others become DetailsLeftOut.
             let survives = matches!(
                 reason,
-                OptOut | Expired | QueueFull | MemoryQueueFull | Deleted | DeletedOlderThan
+                ConsentDenied | Expired | QueueFull | MemoryQueueFull | Deleted | DeletedOlderThan
             );
             let expected = if survives {
                 reason.clone()

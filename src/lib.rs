@@ -10,7 +10,8 @@
 //! - `net`: one HTTP request (`http`) and the URLs it is made of (`url`)
 //! - `queue`: the durable queue: facade, storage directory, records, the
 //!   intake files and their mapped window
-//! - `config`, `events`, `error`: settings, callback plumbing, result codes
+//! - `config`, `consent`, `events`, `error`: settings, the consent states,
+//!   callback plumbing, result codes
 //! - `os`: what differs per system (permissions, positional writes, thread
 //!   priority); nothing else calls the OS directly, but for the intake's
 //!   mapped window (`queue::intake::window`)
@@ -21,6 +22,7 @@
 
 // Declared in the order cbindgen lays the header out.
 mod config;
+mod consent;
 mod engine;
 mod error;
 mod events;
@@ -31,6 +33,7 @@ mod queue;
 mod tracker;
 
 pub use config::{Config, StorageMode};
+pub use consent::Consent;
 pub use error::Error;
 pub use tracker::Tracker;
 
@@ -40,7 +43,9 @@ pub use tracker::Tracker;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::engine::schedule::{Reachability, backoff_delay};
     pub use crate::error::TRACKER_ERROR_CONFIG;
+    pub use crate::net::Outcome;
     pub use crate::net::url::{Endpoint, build_url, normalize_hit};
     pub use crate::queue::Store;
     pub use crate::queue::dir::StorageDir;

@@ -30,6 +30,19 @@ pub fn create(cfg: &str) -> Tracker {
     Tracker::create(cfg).unwrap_or_else(|e| panic!("tracker_create: {e}"))
 }
 
+/// A tracker for the network drains (`always` mode), or the exit status 3
+/// with the reason when the config is refused (a key this build lacks).
+fn net_tracker(dir: &Path, endpoint: &str, extra: &str) -> Tracker {
+    let mut cfg = config(endpoint, Some(dir), "always", 2000);
+    cfg.pop();
+    cfg.push_str(extra);
+    cfg.push('}');
+    Tracker::create(&cfg).unwrap_or_else(|e| {
+        out(format!("error=config {e}"));
+        std::process::exit(3);
+    })
+}
+
 fn hwm() -> u64 {
     proc_status_bytes("VmHWM")
 }
@@ -116,6 +129,38 @@ pub fn main(args: &[String]) {
                 "drained={} sent={sent} left={after} drain_ms={:.1} hwm={peak}",
                 before - after,
                 ms(took)
+            ));
+        }
+        // netfill DIR ENDPOINT N EXTRA: N network hits stored (`always` mode
+        // sends nothing by itself), then a clean shutdown, so the drain
+        // that follows opens a settled store as an app's next start would.
+        // EXTRA: more config keys, `,"key":value…`.
+        "netfill" => {
+            let t = net_tracker(Path::new(a(1)), a(2), a(4));
+            let n: usize = a(3).parse().expect("hit count");
+            for h in hits::net_hits(n, 14) {
+                t.send(&h).expect("send");
+            }
+            t.flush(Duration::from_secs(600)).expect("flush");
+            let queued = t.offline_count().unwrap();
+            drop(t);
+            out(format!("queued={queued}"));
+        }
+        // netdrain DIR ENDPOINT EXTRA: tracker_dispatch timed until the
+        // worker has finished it and the queue is empty.
+        "netdrain" => {
+            let t = net_tracker(Path::new(a(1)), a(2), a(3));
+            let queued = t.offline_count().unwrap();
+            let (start, start_ns) = (Instant::now(), crate::util::mono_ns());
+            t.dispatch().unwrap();
+            let flushed = t.flush(Duration::from_secs(1200));
+            let (took, end_ns) = (start.elapsed(), crate::util::mono_ns());
+            let left = t.offline_count().unwrap();
+            drop(t);
+            out(format!(
+                "queued={queued} left={left} drain_ms={:.1} flushed={} start_ns={start_ns} end_ns={end_ns}",
+                ms(took),
+                flushed.is_ok()
             ));
         }
         // netloop PORT N: the client-side limits, in a process of their own

@@ -38,6 +38,23 @@ const ITEMS: &[&str] = &[
 
 /// The `i`-th hit of a session: exactly `HIT_BYTES` bytes, URL-safe.
 pub fn hit(rng: &mut Rng, session: u64, i: u64) -> String {
+    shaped(rng, session, i, 3, HIT_BYTES)
+}
+
+/// Hits of the network drains: ≈430 bytes like those of issue 14's
+/// measurements, one e-commerce item (three do not fit).
+pub const NET_HIT_BYTES: usize = 430;
+
+pub fn net_hits(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = Rng::new(seed);
+    (0..n as u64)
+        .map(|i| shaped(&mut rng, seed, i, 1, NET_HIT_BYTES))
+        .collect()
+}
+
+/// A hit with `items` repeated-key groups, padded to `len` bytes (the fixed
+/// part must fit: up to 489 bytes with three items, 387 with one).
+fn shaped(rng: &mut Rng, session: u64, i: u64, items: u64, len: usize) -> String {
     let ev = EVENTS[(rng.next() % EVENTS.len() as u64) as usize];
     let mut s = format!(
         "v=2&tid=G-7XK2P9QZ31&cid={session:016x}.{:010}&sid={}&sct=12&seg=1&_p={:010}\
@@ -51,7 +68,7 @@ pub fn hit(rng: &mut Rng, session: u64, i: u64) -> String {
         rng.next() % 600_000,
     );
     // Repeated keys, as e-commerce items are sent.
-    for n in 0..3 {
+    for n in 0..items {
         let item = ITEMS[(rng.next() % ITEMS.len() as u64) as usize];
         s.push_str(&format!(
             "&pr={item}&pr.qty={}&pr.price={}.{:02}&pr.idx={n}",
@@ -63,10 +80,14 @@ pub fn hit(rng: &mut Rng, session: u64, i: u64) -> String {
     s.push_str(&format!(
         "&_s={i}&dl=app%3A%2F%2Fmenu%2Fshop&ul=en-us&sr=2400x1080&pad="
     ));
-    while s.len() < HIT_BYTES {
+    debug_assert!(
+        s.len() <= len,
+        "the fixed part of a hit outgrew {len} bytes"
+    );
+    while s.len() < len {
         s.push(b"abcdefghijklmnopqrstuvwxyz0123456789"[(rng.next() % 36) as usize] as char);
     }
-    s.truncate(HIT_BYTES);
+    s.truncate(len);
     s
 }
 

@@ -1,9 +1,16 @@
 //! offtrack benchmarks, side by side with an SQLite FIFO queue in the same
-//! run. `offtrack-bench run [--smoke]` (BENCH_FULL=1 adds 1M hits); see
-//! bench/run.sh and BENCHMARKS.md.
+//! run, then drains over a link and the many-devices simulation (10, 11).
+//! `offtrack-bench run [--smoke]` (BENCH_FULL=1 adds 1M hits,
+//! BENCH_ONLY=latency|network runs one part); see bench/run.sh and
+//! BENCHMARKS.md.
 
 mod child;
+mod collector;
+mod devices;
+mod drain_net;
 mod hits;
+mod png;
+mod proxy;
 mod server;
 mod sqlq;
 mod util;
@@ -184,14 +191,26 @@ fn run(args: &[String]) {
     let collector = Collector::start(&p.exe);
     let mut r = Report { lines: Vec::new() };
 
-    latency(&p, &collector, &mut r);
-    // BENCH_ONLY=latency: sections 1, 1b and 9 only (minutes less while tuning).
-    if std::env::var("BENCH_ONLY").map_or(true, |v| v != "latency") {
+    // BENCH_ONLY=latency: sections 1, 1b and 9 only; BENCH_ONLY=network:
+    // 10 and 11 only (minutes less while tuning).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only != "network" {
+        latency(&p, &collector, &mut r);
+    }
+    if only != "latency" && only != "network" {
         throughput(&p, &collector, &mut r);
         queued(&p, &collector, &mut r);
         drain(&p, &collector, &mut r);
         destroy(&p, &mut r);
         size(&p, &mut r);
+    }
+    let mut network = String::new();
+    if only != "latency" {
+        let drains = drain_net::section(&p);
+        network.push_str("\n### Drain over a link (10)\n\n");
+        network.push_str(&drains.markdown());
+        network.push_str("\n### Many devices, one collector (11)\n\n");
+        network.push_str(&devices::section());
     }
 
     drop(collector);
@@ -202,7 +221,12 @@ fn run(args: &[String]) {
             .unwrap_or_default()
             .trim()
     );
-    let table = r.table();
+    let mut table = if r.lines.is_empty() {
+        String::new()
+    } else {
+        r.table()
+    };
+    table.push_str(&network);
     println!(
         "\n## Results ({:.0} s)\n\n{table}",
         started.elapsed().as_secs_f64()

@@ -3,8 +3,13 @@
 //! hits to a request when batching is on, DESIGN.md §8), the
 //! STORED reports for arrivals still queued, and settling each hit's final
 //! event with its removal from the store.
+//!
+//! Every request starts only after `State::may_deliver` said yes under the
+//! state lock: while consent is pending or denied no request of any kind
+//! starts, whatever asked for it (a dispatch, a probe, a retry timer).
 
 use crate::config::StorageMode;
+use crate::consent::Consent;
 use crate::engine::schedule::*;
 use crate::engine::state::Arrivals;
 use crate::engine::{Shared, State};
@@ -50,6 +55,7 @@ pub fn throttle(shared: &Shared) {
 }
 
 pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
+    hold_memory_hits(shared);
     let mut first = true;
     loop {
         let (hit, allowed, why_not) = {
@@ -71,7 +77,7 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
             let allowed = state.reach.may_send(now) || state.reach.may_probe(now);
             (hit, allowed, why_not)
         };
-        let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+        let url = shared.request_url(&hit.url, hit.id, hit.created_ms, hit.kept);
         let event = if allowed {
             if !first {
                 throttle(shared);
@@ -111,6 +117,26 @@ pub fn send_memory_hits(shared: &Shared, local: &mut Local) {
     }
 }
 
+/// While consent is pending, never-mode hits wait in memory: each gets
+/// its STORED event once, and then counts as handled.
+fn hold_memory_hits(shared: &Shared) {
+    let held = shared.state.lock().hold_memory_hits();
+    let Some(last) = held.last().map(|hit| hit.seq) else {
+        return;
+    };
+    for hit in held {
+        shared.stats.stored.fetch_add(1, Ordering::Relaxed);
+        if shared.events.has_callback() {
+            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, true);
+            let reason = "consent pending: kept in memory until granted (storage mode never)";
+            shared.events.emit(&Event::stored(hit.id, url, 0, reason));
+        }
+    }
+    let mut state = shared.state.lock();
+    state.memory_handled_upto(last);
+    shared.progress.notify_all();
+}
+
 pub fn handle_store(shared: &Shared, local: &mut Local) {
     let Some(store) = &shared.store else {
         let mut state = shared.state.lock();
@@ -119,14 +145,19 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
         shared.progress.notify_all();
         return;
     };
-    let (arrivals, dispatch_target, dispatching, auto) = {
+    let (arrivals, dispatch_target, dispatching, deliver, auto) = {
         let state = shared.state.lock();
         let now = shared.clock.now();
+        let deliver = state.may_deliver();
+        let auto = state.mode() == StorageMode::Required && deliver && state.reach.may_probe(now);
         let dispatching = state.dispatching();
-        let auto = state.mode() == StorageMode::Required
-            && !state.opted_out()
-            && state.reach.may_probe(now);
-        (state.arrivals(), state.dispatch_target(), dispatching, auto)
+        (
+            state.arrivals(),
+            state.dispatch_target(),
+            dispatching,
+            deliver,
+            auto,
+        )
     };
     let (from, upto) = (arrivals.from, arrivals.upto);
     if upto >= from && local.next_expiry.is_none() && shared.config.max_age_seconds > 0 {
@@ -141,7 +172,9 @@ pub fn handle_store(shared: &Shared, local: &mut Local) {
         shared.state.lock().arrivals_handled(&arrivals);
         shared.progress.notify_all();
     }
-    if dispatching || auto {
+    // Without consent a dispatch sends nothing and is complete at once,
+    // so `tracker_flush` does not wait for the player's answer.
+    if (dispatching && deliver) || auto {
         let failure = drain(shared, local, dispatching);
         if auto {
             report_stored(shared, store, &arrivals, failure);
@@ -217,12 +250,16 @@ pub fn report_stored(
 pub fn stored_reason(shared: &Shared) -> String {
     let state = shared.state.lock();
     let now = shared.clock.now();
+    match state.consent() {
+        Consent::Pending => return "consent pending: kept until granted".into(),
+        Consent::Denied => return DropReason::ConsentDenied.to_string(),
+        Consent::Granted => {}
+    }
     match state.mode() {
         StorageMode::Always => "storage mode always: kept until tracker_dispatch".into(),
         StorageMode::Never => {
             "stored while the mode was required/always: kept until tracker_dispatch".into()
         }
-        StorageMode::Required if state.opted_out() => "opt-out".into(),
         StorageMode::Required if state.reach.host_offline() => {
             "offline (tracker_set_online(false)): kept for later".into()
         }
@@ -297,7 +334,7 @@ pub fn drain(shared: &Shared, local: &mut Local, dispatching: bool) -> Option<(S
     loop {
         let allowed = |state: &State| {
             !state.is_shut_down()
-                && !state.opted_out()
+                && state.may_deliver()
                 && (dispatching
                     || (state.mode() == StorageMode::Required && !state.reach.host_offline()))
         };
@@ -486,7 +523,8 @@ fn settle_many(
 
 /// Removes the head hit `id` and owes its final event, both under the state
 /// lock, then emits. A hit already removed by the caller's thread (deleted,
-/// evicted, opted out) got its event there and gets none here.
+/// evicted, purged when consent was denied) got its event there and gets
+/// none here.
 pub fn settle(
     shared: &Shared,
     store: &Store,

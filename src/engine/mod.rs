@@ -9,7 +9,7 @@
 
 pub mod clock;
 mod delivery;
-mod schedule;
+pub mod schedule;
 pub mod state;
 pub mod worker;
 
@@ -17,6 +17,7 @@ pub mod worker;
 mod tests;
 
 use crate::config::Config;
+use crate::consent::Consent;
 use crate::error::Result;
 use crate::events::{DropReason, Event, EventSink};
 use crate::net::host::Completions;
@@ -55,8 +56,8 @@ pub struct Shared {
     pub events: EventSink,
     pub stats: Stats,
     pub state: Mutex<State>,
-    /// Held shared by `send` from its opt-out check to its append, and
-    /// exclusively by `set_opt_out`.
+    /// Held shared by `send` from its consent check to its append, and
+    /// exclusively by `set_consent`, so no hit slips past a denial.
     pub send_gate: RwLock<()>,
     /// Wakes the worker.
     pub wake: Condvar,
@@ -69,18 +70,19 @@ pub struct Shared {
 
 impl Shared {
     /// The shared half of a new tracker: `store` as opened (if the mode
-    /// stores hits), the opt-out remembered in its directory, and how many
-    /// times opening it had to start a fresh queue.
+    /// stores hits), the consent to start with (remembered in its
+    /// directory, else the config's), and how many times opening it had to
+    /// start a fresh queue.
     pub fn new(
         config: Config,
         store: Option<Store>,
         transport: Box<dyn Transport>,
-        opt_out: bool,
+        consent: Consent,
         resets: u64,
     ) -> Shared {
         let offline_floor = store.as_ref().map_or(0, Store::last_id);
         let appended_floor = store.as_ref().map_or(0, Store::appended);
-        let state = State::new(config.storage, opt_out, offline_floor, appended_floor);
+        let state = State::new(config.storage, consent, offline_floor, appended_floor);
         let shared = Shared {
             transport: Transports::new(transport),
             completions: Arc::new(Completions::default()),

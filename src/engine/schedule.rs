@@ -58,6 +58,14 @@ impl Reachability {
         }
     }
 
+    /// Something changed that may let hits through (a new transport,
+    /// consent granted): probe at once, unless the host said offline.
+    pub fn probe_soon(&mut self) {
+        if !self.host_offline {
+            self.probe_now = true;
+        }
+    }
+
     pub fn host_offline(&self) -> bool {
         self.host_offline
     }
@@ -156,15 +164,33 @@ impl Reachability {
 /// Backoff after the n-th consecutive failure, with jitter in [0.5, 1.0].
 pub fn backoff(shared: &Shared, local: &mut Local, failures: u32) -> Duration {
     let c = &shared.config;
+    backoff_delay(
+        c.retry_base_ms,
+        c.retry_max_ms,
+        failures,
+        Some(&mut local.rng),
+    )
+}
+
+/// `min(max_ms, base_ms · 2^(failures−1))`, times a factor in [0.5, 1.0]
+/// drawn from `jitter` (a xorshift state, advanced) when given. A pure
+/// function of its inputs so that a simulation of many devices can run the
+/// same schedule the worker runs.
+pub fn backoff_delay(
+    base_ms: u64,
+    max_ms: u64,
+    failures: u32,
+    jitter: Option<&mut u64>,
+) -> Duration {
     let exp = failures.saturating_sub(1).min(40);
-    let delay = c
-        .retry_base_ms
-        .saturating_mul(1u64 << exp)
-        .min(c.retry_max_ms);
-    local.rng ^= local.rng << 13;
-    local.rng ^= local.rng >> 7;
-    local.rng ^= local.rng << 17;
-    let factor = 0.5 + (local.rng % 1_000_001) as f64 / 2_000_000.0;
+    let delay = base_ms.saturating_mul(1u64 << exp).min(max_ms);
+    let Some(rng) = jitter else {
+        return Duration::from_millis(delay);
+    };
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let factor = 0.5 + (*rng % 1_000_001) as f64 / 2_000_000.0;
     Duration::from_millis((delay as f64 * factor) as u64)
 }
 
@@ -262,6 +288,42 @@ mod tests {
             t0 + secs(400),
         );
         assert_eq!(r.next_wake(), Some(t0 + secs(410)), "first failure again");
+    }
+
+    #[test]
+    fn probe_soon_skips_the_backoff_but_not_the_hosts_hint() {
+        let t0 = Instant::now();
+        let mut r = Reachability::default();
+        let unreachable = Outcome::Unreachable {
+            status: 0,
+            reason: "refused".into(),
+        };
+        note(&mut r, unreachable, t0);
+        assert!(!r.may_probe(t0));
+        r.probe_soon();
+        assert!(r.may_probe(t0));
+        r.probe_taken();
+        r.set_host_online(false);
+        r.probe_soon();
+        assert!(!r.may_probe(t0 + secs(1000)));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_jitter_stays_in_its_band() {
+        let plain: Vec<u64> = (1..=6)
+            .map(|n| backoff_delay(1000, 20_000, n, None).as_millis() as u64)
+            .collect();
+        assert_eq!(plain, [1000, 2000, 4000, 8000, 16000, 20000]);
+        assert_eq!(backoff_delay(1000, 300_000, u32::MAX, None), secs(300));
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for n in 1..=12 {
+            let full = backoff_delay(1000, 300_000, n, None);
+            let jittered = backoff_delay(1000, 300_000, n, Some(&mut rng));
+            assert!(
+                jittered <= full && jittered >= full / 2,
+                "{n}: {jittered:?}"
+            );
+        }
     }
 
     #[test]

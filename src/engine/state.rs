@@ -5,11 +5,20 @@
 //! worker knows about reaching the collector is `schedule::Reachability`,
 //! with transitions of its own.
 //!
+//! Consent (DESIGN.md §10) lives here too, because every rule about
+//! sending reads it under this lock: nothing goes out unless it is
+//! granted (`may_deliver`), hits are refused while it is denied
+//! (`refuses_hits`), and while it is pending never-mode hits wait in
+//! memory (`hold_memory_hits`) and stored ones in the store.
+//!
 //! Lock order, for the whole crate: `Shared::send_gate`, then
 //! `Shared::state`, then the store's locks (`queue`'s inner lock before its
 //! intake lock); the event sink's lock is never held while taking another.
+//! `tracker_set_consent` writes the storage directory's `CONSENT` file
+//! holding the send gate alone, before it takes the state lock.
 
 use crate::config::StorageMode;
+use crate::consent::Consent;
 use crate::engine::schedule::Reachability;
 use crate::events::{DropReason, Event};
 use std::collections::VecDeque;
@@ -26,6 +35,9 @@ pub struct MemoryHit {
     pub url: String,
     pub created_ms: u64,
     pub seq: u64,
+    /// Held while consent was pending, with a STORED event: its request
+    /// counts as offline (`timestamp_offline_only`).
+    pub kept: bool,
 }
 
 /// An event decided on the caller's thread, emitted by the worker.
@@ -41,7 +53,7 @@ enum Pending {
 /// Everything the caller's thread and the worker agree on.
 pub struct State {
     mode: StorageMode,
-    opt_out: bool,
+    consent: Consent,
     started: bool,
     shutdown: bool,
     memory: VecDeque<MemoryHit>,
@@ -102,10 +114,15 @@ pub struct FlushTarget {
 
 /// The caller's side's transitions.
 impl State {
-    pub fn new(mode: StorageMode, opt_out: bool, store_floor: u64, appended_floor: u64) -> State {
+    pub fn new(
+        mode: StorageMode,
+        consent: Consent,
+        store_floor: u64,
+        appended_floor: u64,
+    ) -> State {
         State {
             mode,
-            opt_out,
+            consent,
             started: false,
             shutdown: false,
             memory: VecDeque::new(),
@@ -128,8 +145,8 @@ impl State {
         }
     }
 
-    /// The worker may start working (it waits for the first send, dispatch
-    /// or `set_online(true)`).
+    /// The worker may start working (it waits for the first send, dispatch,
+    /// `set_online(true)` or grant of consent).
     pub fn start(&mut self) {
         self.started = true;
     }
@@ -163,12 +180,30 @@ impl State {
         self.exited
     }
 
-    pub fn opted_out(&self) -> bool {
-        self.opt_out
+    pub fn consent(&self) -> Consent {
+        self.consent
     }
 
-    pub fn set_opted_out(&mut self, opt_out: bool) {
-        self.opt_out = opt_out;
+    /// Hits may go out: consent is granted. Checked before every request.
+    pub fn may_deliver(&self) -> bool {
+        self.consent == Consent::Granted
+    }
+
+    /// New hits are dropped on arrival: consent is denied.
+    pub fn refuses_hits(&self) -> bool {
+        self.consent == Consent::Denied
+    }
+
+    /// The player's choice. Purging the queue when it is denied is the
+    /// caller's part (it holds the send gate). A grant releases what was
+    /// held: the worker starts if it had not, and probes at once (a
+    /// backoff from before says nothing about the collector now).
+    pub fn set_consent(&mut self, consent: Consent) {
+        let before = std::mem::replace(&mut self.consent, consent);
+        if consent == Consent::Granted && before != Consent::Granted {
+            self.start();
+            self.reach.probe_soon();
+        }
     }
 
     /// Queues a never-mode hit for its attempt; past `max` hits the oldest
@@ -195,6 +230,7 @@ impl State {
             url,
             created_ms,
             seq,
+            kept: false,
         });
         evicted
     }
@@ -241,9 +277,7 @@ impl State {
     /// The transport changed: what failed through the old one may get
     /// through the new one, so probe at once (unless the host said offline).
     pub fn transport_changed(&mut self) {
-        if !self.reach.host_offline() {
-            self.reach.set_host_online(true);
-        }
+        self.reach.probe_soon();
     }
 
     /// Reachable as far as the tracker knows (and not told otherwise).
@@ -261,7 +295,7 @@ impl State {
     }
 
     /// Whether everything `target` names is done. Before the first send,
-    /// dispatch or `set_online(true)` the worker does nothing, so events
+    /// dispatch, `set_online(true)` or grant the worker does nothing, so events
     /// owed by deletes wait for it; flush does not.
     pub fn reached(&self, target: &FlushTarget) -> bool {
         self.memory_handled >= target.memory
@@ -310,8 +344,12 @@ impl State {
         self.exited = true;
     }
 
-    /// The next never-mode hit for its attempt, marked in flight.
+    /// The next never-mode hit for its attempt, marked in flight; none
+    /// while consent is not granted (they wait in memory).
     pub fn next_memory_hit(&mut self) -> Option<MemoryHit> {
+        if !self.may_deliver() {
+            return None;
+        }
         let hit = self.memory.pop_front()?;
         self.memory_in_flight = Some(hit.clone());
         Some(hit)
@@ -337,8 +375,34 @@ impl State {
         (in_flight, left)
     }
 
-    pub fn has_memory_hits(&self) -> bool {
-        !self.memory.is_empty()
+    /// Never-mode hits the worker has something to do with: an attempt
+    /// each once consent is granted; until then, only those not yet held.
+    pub fn has_memory_work(&self) -> bool {
+        self.memory
+            .back()
+            .is_some_and(|last| self.may_deliver() || !last.kept)
+    }
+
+    /// While consent is pending: marks the never-mode hits that arrived
+    /// since the last look as held and returns them, for their STORED
+    /// events. They count as handled once those are emitted
+    /// (`memory_handled_upto`), so `tracker_flush` does not wait for a grant.
+    pub fn hold_memory_hits(&mut self) -> Vec<MemoryHit> {
+        if self.consent != Consent::Pending {
+            return Vec::new();
+        }
+        let mut held: Vec<MemoryHit> = self
+            .memory
+            .iter_mut()
+            .rev()
+            .take_while(|hit| !hit.kept)
+            .map(|hit| {
+                hit.kept = true;
+                hit.clone()
+            })
+            .collect();
+        held.reverse();
+        held
     }
 
     /// Stored hits appended that the worker has not handled yet.

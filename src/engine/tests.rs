@@ -414,3 +414,4 @@ fn destroy_with_a_request_in_flight_gives_one_dropped_event() {
 }
 
 mod batches;
+mod consent;

@@ -2,8 +2,10 @@
 //!
 //! One pass: wait until there is work, emit events decided on the caller's
 //! thread, expire old hits, give never-mode hits their one attempt, drain
-//! the store when the mode, backoff and reachability allow (or a dispatch
-//! asks), then report STORED for arrivals that are still queued. A panic in
+//! the store when consent, the mode, backoff and reachability allow (or a
+//! dispatch asks, with consent), then report STORED for arrivals that are
+//! still queued. While consent is not granted no timer waits for a retry,
+//! so a pending tracker sleeps until called. A panic in
 //! a pass is caught and counted; the worker goes on. Requests are made
 //! without holding the state lock, so the caller's thread never waits for
 //! the network.
@@ -74,12 +76,12 @@ pub fn report_unsent(shared: &Shared) {
         let mut state = shared.state.lock();
         let (in_flight, left) = state.give_up_memory_hits();
         if let Some(hit) = in_flight {
-            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, hit.kept);
             let reason = DropReason::DestroyedInFlight;
             shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
         }
         for hit in left {
-            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, false);
+            let url = shared.request_url(&hit.url, hit.id, hit.created_ms, hit.kept);
             let reason = DropReason::DestroyedBeforeSent;
             shared.owe(&mut state, Event::dropped(hit.id, url, 0, reason));
         }
@@ -94,7 +96,7 @@ fn queued(shared: &Shared) -> u64 {
 /// Stored hits wait for the automatic retry timer.
 fn retrying(shared: &Shared, state: &State) -> bool {
     state.mode() == StorageMode::Required
-        && !state.opted_out()
+        && state.may_deliver()
         && !state.reach.host_offline()
         && queued(shared) > 0
 }
@@ -106,7 +108,7 @@ fn has_work(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool
 /// New hits whose first handling is due, or stored hits still to be moved
 /// from the intake into fjall.
 fn has_arrivals(shared: &Shared, state: &State, local: &Local, now: Instant) -> bool {
-    state.has_memory_hits()
+    state.has_memory_work()
         || state.has_new_arrivals()
         || (due(local.intake_retry, now)
             && shared.store.as_ref().is_some_and(Store::intake_waiting))

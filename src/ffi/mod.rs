@@ -6,6 +6,7 @@
 //! checks its arguments and calls one method of `Tracker`.
 
 use crate::config::StorageMode;
+use crate::consent::Consent;
 use crate::error::{
     Error, Result, TRACKER_ERROR_NULL_ARGUMENT, TRACKER_ERROR_PANIC, TRACKER_OK, TrackerResult,
     UNKNOWN_RESULT_NAME,
@@ -288,9 +289,11 @@ pub unsafe extern "C" fn tracker_set_online(t: *mut Tracker, online: bool) -> i3
     })
 }
 
-/// Privacy opt-out. `true`: new hits are dropped (reason "opt-out"; the call
-/// still returns TRACKER_OK), the stored queue is purged, and the choice is
-/// remembered in the storage directory across runs until set to `false`.
+/// Privacy opt-out, the older name of consent: `true` is
+/// `tracker_set_consent(t, TRACKER_CONSENT_DENIED)` (new hits are dropped
+/// with reason "consent denied", the queue is purged), `false` is
+/// `TRACKER_CONSENT_GRANTED`. Remembered in the storage directory like
+/// any consent choice.
 ///
 /// # Safety
 /// `t` is NULL or a live tracker.
@@ -299,6 +302,43 @@ pub unsafe extern "C" fn tracker_set_opt_out(t: *mut Tracker, opt_out: bool) -> 
     boundary("tracker_set_opt_out", || {
         // SAFETY: caller's contract.
         unsafe { tracker_ref(t) }?.set_opt_out(opt_out)
+    })
+}
+
+/// Sets the player's consent: TRACKER_CONSENT_GRANTED, _PENDING or _DENIED
+/// (TRACKER_ERROR_INVALID_ARGUMENT for another value, the state unchanged).
+/// PENDING: hits are accepted and kept (on disk in `required`/`always`, in
+/// the bounded memory queue in `never`) and nothing is sent, not even by
+/// `tracker_dispatch`; no connection is opened. GRANTED: what was kept goes
+/// out in order, each hit with the time it was made. DENIED: the queue is
+/// purged and new hits are dropped (reason "consent denied"), no traffic.
+/// With a storage_path the choice is remembered there (TRACKER_ERROR_STORAGE,
+/// the state unchanged, if it cannot be written) and wins over the config's
+/// `consent` in later runs.
+///
+/// # Safety
+/// `t` is NULL or a live tracker.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tracker_set_consent(t: *mut Tracker, consent: i32) -> i32 {
+    boundary("tracker_set_consent", || {
+        // SAFETY: caller's contract.
+        let tracker = unsafe { tracker_ref(t) }?;
+        tracker.set_consent(Consent::from_i32(consent)?)
+    })
+}
+
+/// Writes the current consent (TRACKER_CONSENT_GRANTED, _PENDING or
+/// _DENIED) to `*out_consent`.
+///
+/// # Safety
+/// `t` is NULL or a live tracker; `out_consent` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tracker_get_consent(t: *const Tracker, out_consent: *mut i32) -> i32 {
+    boundary("tracker_get_consent", || {
+        // SAFETY: caller's contract.
+        let tracker = unsafe { tracker_ref(t) }?;
+        // SAFETY: caller's contract.
+        unsafe { write_out(out_consent, tracker.consent().as_i32(), "out_consent") }
     })
 }
 
@@ -410,8 +450,10 @@ pub unsafe extern "C" fn tracker_offline_delete_older_than(
 }
 
 /// Counters and state as a JSON object (queued, queued_bytes, sent, stored,
-/// dropped, failed_attempts, online, storage, opt_out, last_error,
+/// dropped, failed_attempts, online, storage, opt_out, consent, last_error,
 /// last_success_ms, worker_restarts, store_resets, memory_queued).
+/// `consent` is "granted", "pending" or "denied"; `opt_out` is true exactly
+/// when it is "denied".
 /// Free with `tracker_string_free`.
 ///
 /// # Safety

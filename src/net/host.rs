@@ -11,12 +11,16 @@
 
 use super::status::classify_status;
 use super::{Method, Outcome, Request, Transport, request_headers};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, truncate_to};
 use parking_lot::{Condvar, Mutex};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+/// The host's error text kept in events and stats: enough to say why,
+/// bounded whatever the host passes.
+const ERROR_TEXT_LIMIT: usize = 512;
 
 /// Ids of requests that timed out remembered per tracker, so a late
 /// completion can be told from a made-up id.
@@ -39,7 +43,7 @@ impl Completion {
             let why = self.error.as_deref().unwrap_or("no answer");
             return Outcome::Unreachable {
                 status: 0,
-                reason: format!("host transport: {why}"),
+                reason: format!("host transport: {}", truncate_to(why, ERROR_TEXT_LIMIT)),
             };
         }
         classify_status(self.status, self.retry_after.as_deref(), SystemTime::now())
@@ -66,11 +70,32 @@ pub struct Completions {
     calling: Mutex<()>,
 }
 
+/// A tracker has one request in flight at a time, so a list is enough.
 #[derive(Default)]
 struct Waiting {
-    requests: HashMap<u64, Option<Completion>>,
+    requests: Vec<(u64, Option<Completion>)>,
     expired: VecDeque<u64>,
     closed: bool,
+}
+
+impl Waiting {
+    fn slot(&mut self, id: u64) -> Option<&mut Option<Completion>> {
+        self.requests
+            .iter_mut()
+            .find(|(at, _)| *at == id)
+            .map(|(_, slot)| slot)
+    }
+
+    fn take(&mut self, id: u64) -> Option<Option<Completion>> {
+        let at = self.requests.iter().position(|(at, _)| *at == id)?;
+        Some(self.requests.swap_remove(at).1)
+    }
+
+    fn completed(&self, id: u64) -> bool {
+        self.requests
+            .iter()
+            .any(|(at, slot)| *at == id && slot.is_some())
+    }
 }
 
 impl Completions {
@@ -81,7 +106,7 @@ impl Completions {
             return None;
         }
         let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
-        waiting.requests.insert(id, None);
+        waiting.requests.push((id, None));
         Some(id)
     }
 
@@ -89,7 +114,7 @@ impl Completions {
     pub fn complete(&self, id: u64, completion: Completion) -> Result<()> {
         let mut waiting = self.waiting.lock();
         let expired = waiting.expired.contains(&id);
-        match waiting.requests.get_mut(&id) {
+        match waiting.slot(id) {
             Some(slot @ None) => {
                 *slot = Some(completion);
                 self.completed.notify_all();
@@ -112,8 +137,8 @@ impl Completions {
     fn wait(&self, id: u64, deadline: Instant) -> Option<Completion> {
         let mut waiting = self.waiting.lock();
         loop {
-            if let Some(Some(_)) = waiting.requests.get(&id) {
-                return waiting.requests.remove(&id).flatten();
+            if waiting.completed(id) {
+                return waiting.take(id).flatten();
             }
             if waiting.closed
                 || self
@@ -121,10 +146,10 @@ impl Completions {
                     .wait_until(&mut waiting, deadline)
                     .timed_out()
             {
-                if let Some(Some(_)) = waiting.requests.get(&id) {
+                if waiting.completed(id) {
                     continue;
                 }
-                waiting.requests.remove(&id);
+                waiting.take(id);
                 if waiting.expired.len() == EXPIRED_KEPT {
                     waiting.expired.pop_front();
                 }
@@ -145,7 +170,7 @@ impl Completions {
 
     /// Drops a request that was never started.
     fn forget(&self, id: u64) {
-        self.waiting.lock().requests.remove(&id);
+        self.waiting.lock().take(id);
     }
 
     fn is_closed(&self) -> bool {
@@ -305,6 +330,15 @@ mod tests {
         assert!(
             matches!(none.outcome(), Outcome::Unreachable { reason, .. } if reason.contains("refused"))
         );
+        let long = Completion {
+            status: 0,
+            retry_after: None,
+            error: Some("e".repeat(1 << 20)),
+        };
+        match long.outcome() {
+            Outcome::Unreachable { reason, .. } => assert!(reason.len() < 600, "{}", reason.len()),
+            other => panic!("{other:?}"),
+        }
         let busy = Completion {
             status: 503,
             retry_after: Some("7".into()),

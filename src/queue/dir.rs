@@ -1,10 +1,13 @@
 //! The storage directory around the queue: owner-only creation, the
-//! cross-process lock, the format version file, the opt-out marker, the
+//! cross-process lock, the format version file, the consent choice, the
 //! key check file, and moving a damaged queue aside.
 //!
 //! Layout of `storage_path/`: `LOCK` (locked with `File::try_lock` while a tracker is
-//! open), `FORMAT` (store format version), `OPT_OUT` (present while the user
-//! has opted out), `IDS` (floor for new hit ids, kept outside the database
+//! open), `FORMAT` (store format version), `CONSENT` (the player's choice,
+//! `granted`, `pending` or `denied`, once the app has made one), `OPT_OUT`
+//! (present while consent is denied: the only marker libraries before
+//! consent states read, so going back to one never sends a denied
+//! player's hits; without `CONSENT` it is read as denied), `IDS` (floor for new hit ids, kept outside the database
 //! so ids stay unique when the database is replaced), `KEYCHECK` (present
 //! while the store may hold sealed hits: the key's check value, the salt and
 //! the last nonce epoch; never the key), `queue/` (the fjall database), `damaged-<ms>/` (queues
@@ -21,6 +24,7 @@
 //! drained generations are replaced). `settle_generations` completes or
 //! undoes whichever step a kill interrupted.
 
+use crate::consent::Consent;
 use crate::error::{Error, Result, TRACKER_ERROR_LOCKED};
 use crate::os::fs::{create_private_dir, make_private, owner_only, rename, sync_dir};
 use crate::queue::seal::{CHECK_LEN, KeyCheck, SALT_LEN};
@@ -165,7 +169,13 @@ impl StorageDir {
             }
         }
         remove_dir_if_present(&self.retired_path())?;
-        for name in ["FORMAT.tmp", "IDS.tmp", "OPT_OUT.tmp", "KEYCHECK.tmp"] {
+        for name in [
+            "FORMAT.tmp",
+            "IDS.tmp",
+            "OPT_OUT.tmp",
+            "CONSENT.tmp",
+            "KEYCHECK.tmp",
+        ] {
             match fs::remove_file(self.path.join(name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -205,24 +215,35 @@ impl StorageDir {
         }
     }
 
-    pub fn opted_out(&self) -> bool {
-        self.path.join("OPT_OUT").exists()
+    /// The consent choice recorded here, `None` if the app never made one.
+    /// A `CONSENT` file that cannot be read or understood counts as
+    /// pending: nothing is sent and nothing is lost until the app asks
+    /// the player again, which is the safe side of either mistake.
+    pub fn consent(&self) -> Option<Consent> {
+        match fs::read_to_string(self.path.join("CONSENT")) {
+            Ok(text) => Some(Consent::from_name(text.trim()).unwrap_or(Consent::Pending)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self
+                .path
+                .join("OPT_OUT")
+                .exists()
+                .then_some(Consent::Denied),
+            Err(_) => Some(Consent::Pending),
+        }
     }
 
-    pub fn set_opted_out(&self, opted_out: bool) -> Result<()> {
-        let file = self.path.join("OPT_OUT");
-        if opted_out {
-            write_atomically(&file, "1\n")
+    /// Records the player's choice. `CONSENT` first: once it is written it
+    /// wins over `OPT_OUT`, so a kill between the two steps leaves the new
+    /// choice in force. `OPT_OUT` matters only to older libraries, so
+    /// failing to update it does not fail a choice this library will honour.
+    pub fn set_consent(&self, consent: Consent) -> Result<()> {
+        write_atomically(&self.path.join("CONSENT"), &format!("{}\n", consent.name()))?;
+        let opt_out = self.path.join("OPT_OUT");
+        if consent == Consent::Denied {
+            let _ = write_atomically(&opt_out, "1\n");
         } else {
-            match fs::remove_file(&file) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(Error::storage(format!(
-                    "cannot remove {}: {e}",
-                    file.display()
-                ))),
-            }
+            let _ = fs::remove_file(&opt_out);
         }
+        Ok(())
     }
 
     /// The lowest id the queue may hand out (0 if never recorded).

@@ -82,3 +82,34 @@ fn newer_format_is_refused() {
     assert!(path.join("queue").exists());
     let _ = std::fs::remove_dir_all(&path);
 }
+
+#[test]
+fn the_consent_choice_is_remembered_and_a_legacy_opt_out_reads_as_denied() {
+    use crate::consent::Consent;
+    let path = temp_dir("consent");
+    let dir = StorageDir::open(&path).unwrap();
+    assert_eq!(dir.consent(), None, "no choice made yet");
+    // A directory an opted-out player left with a library before consent states.
+    std::fs::write(path.join("OPT_OUT"), "1\n").unwrap();
+    assert_eq!(dir.consent(), Some(Consent::Denied));
+    dir.set_consent(Consent::Pending).unwrap();
+    assert_eq!(dir.consent(), Some(Consent::Pending));
+    assert!(!path.join("OPT_OUT").exists());
+    dir.set_consent(Consent::Denied).unwrap();
+    assert_eq!(dir.consent(), Some(Consent::Denied));
+    assert!(
+        path.join("OPT_OUT").exists(),
+        "older libraries see the denial"
+    );
+    dir.set_consent(Consent::Granted).unwrap();
+    assert_eq!(dir.consent(), Some(Consent::Granted));
+    assert!(!path.join("OPT_OUT").exists());
+    // A kill between the two steps: CONSENT, written first, wins.
+    std::fs::write(path.join("OPT_OUT"), "1\n").unwrap();
+    assert_eq!(dir.consent(), Some(Consent::Granted));
+    // Damaged: nothing is sent and nothing lost until the app asks again.
+    std::fs::write(path.join("CONSENT"), "maybe\n").unwrap();
+    assert_eq!(dir.consent(), Some(Consent::Pending));
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}

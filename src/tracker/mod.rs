@@ -6,6 +6,7 @@
 //! logic in `engine::worker`. Lock order: see `engine::state`.
 
 use crate::config::{Config, StorageMode};
+use crate::consent::Consent;
 use crate::engine::{Shared, State, now_ms, worker};
 use crate::error::{Error, Result, TRACKER_ERROR_TIMEOUT};
 use crate::events::DropReason;
@@ -62,21 +63,23 @@ impl Tracker {
         // not kept past opening.
         let key = config.encryption_key.take();
         let mut resets = 0;
-        let (store, opt_out) = match &config.storage_path {
+        // The player's remembered choice wins over the config's, which only
+        // says what to assume before the app has asked.
+        let (store, consent) = match &config.storage_path {
             Some(path) => {
                 let dir = StorageDir::open(path)?;
-                let opt_out = dir.opted_out();
+                let consent = dir.consent().unwrap_or(config.consent);
                 let (store, report) = Store::open(dir, now_ms(), key.as_ref())?;
                 store.set_limits(config.max_queue_hits, config.max_queue_bytes);
                 if report.moved_aside.is_some() {
                     resets += 1;
                 }
-                (Some(store), opt_out)
+                (Some(store), consent)
             }
-            None => (None, false),
+            None => (None, config.consent),
         };
         let transport = transport(&config);
-        let shared = Arc::new(Shared::new(config, store, transport, opt_out, resets));
+        let shared = Arc::new(Shared::new(config, store, transport, consent, resets));
         let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
             .name("offtrack-worker".into())
@@ -154,10 +157,10 @@ impl Tracker {
         if state.is_shut_down() {
             return Err(Error::closed());
         }
-        if state.opted_out() {
+        if state.refuses_hits() {
             let id = self.shared.allocate_id()?;
             self.shared
-                .drop_later(&mut state, id, url, DropReason::OptOut);
+                .drop_later(&mut state, id, url, DropReason::ConsentDenied);
             self.wake_if_idle(state);
             return Ok(());
         }
@@ -268,34 +271,52 @@ impl Tracker {
         Ok(())
     }
 
+    /// `true` is consent denied, `false` granted (DESIGN.md §10).
     pub fn set_opt_out(&self, opt_out: bool) -> Result<()> {
-        // No send is between its checks and its append while the queue is purged.
+        self.set_consent(if opt_out {
+            Consent::Denied
+        } else {
+            Consent::Granted
+        })
+    }
+
+    /// Records the player's choice in the storage directory (if any), then
+    /// applies it: denied purges what is queued, granted releases it.
+    pub fn set_consent(&self, consent: Consent) -> Result<()> {
+        // No send is between its consent check and its append while the
+        // choice changes and the queue is purged.
         let _gate = self.shared.send_gate.write();
-        let mut state = self.shared.state.lock();
-        if state.is_shut_down() {
+        if self.shared.state.lock().is_shut_down() {
             return Err(Error::closed());
         }
+        // Written before the state lock is taken: the worker never waits
+        // for these fsyncs, and the gate orders concurrent choices.
         if let Some(store) = &self.shared.store {
-            store.dir().set_opted_out(opt_out)?;
+            store.dir().set_consent(consent)?;
         }
-        state.set_opted_out(opt_out);
-        if opt_out {
+        let mut state = self.shared.state.lock();
+        state.set_consent(consent);
+        if consent == Consent::Denied {
             for hit in state.take_memory_hits() {
                 let url = self
                     .shared
-                    .request_url(&hit.url, hit.id, hit.created_ms, false);
+                    .request_url(&hit.url, hit.id, hit.created_ms, hit.kept);
                 self.shared
-                    .drop_later(&mut state, hit.id, url, DropReason::OptOut);
+                    .drop_later(&mut state, hit.id, url, DropReason::ConsentDenied);
             }
             if let Some(store) = &self.shared.store {
                 let removed = store.remove_all(self.shared.text_budget(&state))?;
                 self.shared
-                    .drop_removed(&mut state, removed, DropReason::OptOut);
+                    .drop_removed(&mut state, removed, DropReason::ConsentDenied);
             }
             self.shared.progress.notify_all();
         }
         self.shared.wake.notify_all();
         Ok(())
+    }
+
+    pub fn consent(&self) -> Consent {
+        self.shared.state.lock().consent()
     }
 
     pub fn offline_count(&self) -> Result<u64> {
@@ -402,7 +423,8 @@ impl Tracker {
             "failed_attempts": s.failed_attempts.load(Ordering::Relaxed),
             "online": state.looks_online(),
             "storage": state.mode().name(),
-            "opt_out": state.opted_out(),
+            "opt_out": state.refuses_hits(),
+            "consent": state.consent().name(),
             "last_error": s.last_error.lock().clone(),
             "last_success_ms": s.last_success_ms.load(Ordering::Relaxed),
             "worker_restarts": s.worker_restarts.load(Ordering::Relaxed),

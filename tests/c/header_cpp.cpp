@@ -24,6 +24,14 @@ static_assert(std::is_same<decltype(&tracker_set_event_callback),
 static_assert(std::is_same<decltype(tracker_event::id), uint64_t>::value, "event id is u64");
 static_assert(TRACKER_OK == 0 && TRACKER_ERROR_PANIC == 8, "result values");
 static_assert(TRACKER_STORAGE_ALWAYS == 2, "storage values");
+static_assert(std::is_same<decltype(&tracker_set_consent), int32_t (*)(tracker *, int32_t)>::value,
+              "tracker_set_consent signature");
+static_assert(std::is_same<decltype(&tracker_get_consent),
+                           int32_t (*)(const tracker *, int32_t *)>::value,
+              "tracker_get_consent signature");
+static_assert(TRACKER_CONSENT_GRANTED == 0 && TRACKER_CONSENT_PENDING == 1 &&
+                  TRACKER_CONSENT_DENIED == 2,
+              "consent values");
 
 namespace {
 void on_event(const tracker_event *event, void *user_data) {

@@ -402,12 +402,16 @@ static void test_bad_config(void) {
              "\"max_attempts\": \"three\"}",
              dir);
     expect_config_error(cfg, "max_attempts");
+    expect_config_error("{\"endpoint\": \"http://127.0.0.1:9/c\", \"consent\": \"maybe\"}",
+                        "consent");
+    expect_config_error("{\"endpoint\": \"http://127.0.0.1:9/c\", \"consent\": 1}", "consent");
 }
 
 static void test_null_and_invalid_arguments(void) {
     tracker *t;
     uint64_t n = 0;
     int32_t mode = -1;
+    int32_t consent = -1;
     char *json = NULL;
     const char *err;
     section("NULL and invalid arguments");
@@ -425,6 +429,8 @@ static void test_null_and_invalid_arguments(void) {
     CHECK_RC(tracker_get_storage(NULL, &mode), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_set_online(NULL, true), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_set_opt_out(NULL, false), TRACKER_ERROR_NULL_ARGUMENT);
+    CHECK_RC(tracker_set_consent(NULL, TRACKER_CONSENT_GRANTED), TRACKER_ERROR_NULL_ARGUMENT);
+    CHECK_RC(tracker_get_consent(NULL, &consent), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_offline_count(NULL, &n), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_offline_get(NULL, 10, &json), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_offline_oldest(NULL, &json), TRACKER_ERROR_NULL_ARGUMENT);
@@ -443,6 +449,7 @@ static void test_null_and_invalid_arguments(void) {
     if (t == NULL) return;
     CHECK_RC(tracker_send(t, NULL), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_get_storage(t, NULL), TRACKER_ERROR_NULL_ARGUMENT);
+    CHECK_RC(tracker_get_consent(t, NULL), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_offline_count(t, NULL), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_offline_get(t, 10, NULL), TRACKER_ERROR_NULL_ARGUMENT);
     CHECK_RC(tracker_offline_oldest(t, NULL), TRACKER_ERROR_NULL_ARGUMENT);
@@ -457,6 +464,20 @@ static void test_null_and_invalid_arguments(void) {
     CHECK_RC(tracker_set_storage(t, INT32_MAX), TRACKER_ERROR_INVALID_ARGUMENT);
     CHECK_RC(tracker_get_storage(t, &mode), TRACKER_OK);
     CHECK(mode == TRACKER_STORAGE_NEVER);
+    CHECK(TRACKER_CONSENT_GRANTED == 0 && TRACKER_CONSENT_PENDING == 1 &&
+          TRACKER_CONSENT_DENIED == 2);
+    CHECK_RC(tracker_set_consent(t, TRACKER_CONSENT_PENDING), TRACKER_OK);
+    CHECK_RC(tracker_set_consent(t, 3), TRACKER_ERROR_INVALID_ARGUMENT);
+    err = tracker_last_error();
+    CHECKF(err != NULL && strstr(err, "tracker_set_consent") != NULL, "last_error: %s",
+           safe_str(err));
+    CHECK_RC(tracker_set_consent(t, -1), TRACKER_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(tracker_set_consent(t, INT32_MAX), TRACKER_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(tracker_get_consent(t, &consent), TRACKER_OK);
+    CHECK(consent == TRACKER_CONSENT_PENDING);
+    CHECK_RC(tracker_set_consent(t, TRACKER_CONSENT_GRANTED), TRACKER_OK);
+    CHECK_RC(tracker_get_consent(t, &consent), TRACKER_OK);
+    CHECK(consent == TRACKER_CONSENT_GRANTED);
     /* no storage_path: the stored modes are a configuration error */
     CHECK_RC(tracker_set_storage(t, TRACKER_STORAGE_REQUIRED), TRACKER_ERROR_CONFIG);
     CHECK_RC(tracker_get_storage(t, &mode), TRACKER_OK);

@@ -11,6 +11,11 @@
 - Every library setting in UOfftrackSettings sits behind an inline
   bOverride_ toggle, has no default value of its own, and MakeConfig passes
   it to the library only when its toggle is on.
+- Initial Consent: a plain setting, always sent as the consent key; the
+  consent nodes are Blueprint nodes.
+- Use Engine HTTP: a plain setting, applied as the tracker is made; the
+  FHttpModule transport starts requests on the game thread and answers them
+  through offtrack::Completion only.
 - The analytics provider declares every pure virtual of IAnalyticsProvider
   (UE 5.x) and keeps the base RecordEvent/StartSession overloads visible; the
   subsystem declares the Initialize/Deinitialize overrides.
@@ -99,7 +104,7 @@ runtime_build = strip_comments((PLUGIN / "Source" / "Offtrack" / "Offtrack.Build
 check('"OfftrackLibrary"' in runtime_build, "Offtrack.Build.cs depends on OfftrackLibrary")
 check(re.search(r"bEnableExceptions\s*=\s*true", runtime_build) is not None,
       "Offtrack.Build.cs enables exceptions (offtrack.hpp throws offtrack::Error)")
-for dep in ("Core", "CoreUObject", "Engine", "DeveloperSettings", "Analytics", "Projects"):
+for dep in ("Core", "CoreUObject", "Engine", "DeveloperSettings", "Analytics", "Projects", "HTTP"):
     check(f'"{dep}"' in runtime_build, f"Offtrack.Build.cs depends on {dep}")
 
 lib_build = strip_comments((THIRD_PARTY / "OfftrackLibrary.Build.cs").read_text(encoding="utf-8"))
@@ -226,6 +231,45 @@ if make_config:
         check(len(calls) == 1 and len(guarded) == 1, f"MakeConfig sends {key} only if bOverride_{setting}",
               f"{len(calls)} calls, {len(guarded)} guarded")
 
+# Initial consent: a plain setting (a privacy choice belongs in plain sight,
+# not behind an override toggle), always sent, at the library's default.
+check(re.search(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere[^;]*?\)\s*EOfftrackConsent\s+InitialConsent\s*=\s*EOfftrackConsent::Granted\s*;", settings_h) is not None,
+      "UOfftrackSettings::InitialConsent is a Config EOfftrackConsent, Granted by default")
+check(make_config is not None and re.search(r"\.\s*consent\s*\(\s*OfftrackConvert::ToNative\s*\(\s*Settings\.InitialConsent\s*\)\s*\)", make_config.group(1)) is not None,
+      "MakeConfig sends InitialConsent as the consent key")
+types_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackTypes.h").read_text(encoding="utf-8"))
+consent_enum = types_h.split("enum class EOfftrackConsent", 1)[-1].split("};", 1)[0]
+for name, value in (("Granted", 0), ("Pending", 1), ("Denied", 2)):
+    check(re.search(rf"\b{name}\s*=\s*{value}\b", consent_enum) is not None,
+          f"EOfftrackConsent::{name} is TRACKER_CONSENT_{name.upper()} ({value})")
+
+# Use Engine HTTP: a plugin setting (no override toggle, off by default) that
+# gives the tracker a transport through FHttpModule before its first hit.
+check(re.search(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere[^;]*?\)\s*bool\s+bUseEngineHttp\s*=\s*false\s*;", settings_h) is not None,
+      "UOfftrackSettings::bUseEngineHttp is a Config bool, off by default")
+acquire = re.search(r"FOfftrackModule::AcquireTracker\(\)\s*const\s*\{(.*?)\n\}", module_cpp, re.S)
+acquire_body = acquire.group(1) if acquire else ""
+check(re.search(r"if\s*\(\s*Settings->bUseEngineHttp\s*\)\s*\{\s*[^}]*->\s*set_transport\s*\(\s*OfftrackHttpTransport::MakeHandler\(\)\s*\)", acquire_body) is not None,
+      "AcquireTracker sets the FHttpModule transport only if bUseEngineHttp")
+check(acquire_body.find("set_transport") > acquire_body.find("on_event") >= 0
+      and acquire_body.find("set_transport") < acquire_body.find("return Tracker;"),
+      "the transport is set right after the tracker is made, before anyone can send a hit")
+transport_cpp = strip_comments((PLUGIN / "Source/Offtrack/Private/OfftrackHttpTransport.cpp").read_text(encoding="utf-8"))
+for call in ("FHttpModule::Get().CreateRequest()", "->SetURL(", "->SetVerb(", "->SetHeader(", "->SetContent(",
+             "->SetTimeout(", "->OnProcessRequestComplete().BindLambda(", "->ProcessRequest()", "->GetResponseCode()",
+             "->GetHeader(TEXT(\"Retry-After\"))"):
+    check(call in transport_cpp, f"OfftrackHttpTransport.cpp calls {call}")
+check(re.search(r"AsyncTask\(\s*ENamedThreads::GameThread", transport_cpp) is not None,
+      "requests are started on the game thread")
+check(re.search(r"if\s*\(\s*!Done\.tracker_alive\(\)\s*\)", transport_cpp) is not None,
+      "a request whose tracker is gone is not started")
+check(re.search(r"BindLambda\(\s*\[Done\b", transport_cpp) is not None,
+      "the completion delegate holds the offtrack::Completion by value, not the tracker")
+check(re.search(r"if\s*\(\s*!bSucceeded[^)]*\)\s*\{\s*Done\.fail\(", transport_cpp) is not None,
+      "no response (bConnectedSuccessfully false) is reported as status 0 with an error")
+check(re.search(r"(?<![\w.])(tracker_transport_complete|tracker_set_transport)\s*\(", transport_cpp) is None,
+      "the transport goes through offtrack.hpp, never the C calls")
+
 subsystem_h = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackSubsystem.h").read_text(encoding="utf-8"))
 check(re.search(r"class\s+OFFTRACK_API\s+UOfftrackSubsystem\s*:\s*public\s+UGameInstanceSubsystem", subsystem_h) is not None,
       "UOfftrackSubsystem derives from UGameInstanceSubsystem")
@@ -233,7 +277,8 @@ check(re.search(r"virtual\s+void\s+Initialize\s*\(\s*FSubsystemCollectionBase\s*
       "UOfftrackSubsystem overrides Initialize(FSubsystemCollectionBase&)")
 check(re.search(r"virtual\s+void\s+Deinitialize\s*\(\s*\)\s*override", subsystem_h) is not None,
       "UOfftrackSubsystem overrides Deinitialize()")
-for fn in ("SendHit", "Dispatch", "Flush", "SetStorageMode", "GetOfflineCount", "DeleteOfflineHits"):
+for fn in ("SendHit", "Dispatch", "Flush", "SetStorageMode", "GetOfflineCount", "DeleteOfflineHits",
+           "SetConsent", "GetConsent"):
     check(re.search(r"UFUNCTION\(\s*Blueprint(Callable|Pure)[^)]*\)\s*[\w:<> ]+\b" + fn + r"\s*\(", subsystem_h) is not None,
           f"UOfftrackSubsystem::{fn} is a Blueprint node")
 for delegate in ("OnHitSent", "OnHitStored", "OnHitDropped"):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The C++ wrapper suite: builds tests/cpp/test_offtrack.cpp against the library
-# that `cargo build --release` produced (it does not build the library) and
-# runs it plain and under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# The C++ wrapper suite: builds tests/cpp/test_offtrack.cpp (the wrapper) and
+# tests/cpp/test_transport.cpp (its host transport) against the library that
+# `cargo build --release` produced (it does not build the library) and runs
+# each plain and under AddressSanitizer + UndefinedBehaviorSanitizer, then
 # the header coverage check and the Unreal plugin checks. Everything is built
 # into build/cpp/. The last line is "N passed, M failed".
 set -euo pipefail
@@ -65,32 +66,35 @@ run strict-header g++ "${cxxflags[@]}" "${strict[@]}" -fsyntax-only -x c++ - <<'
 int main() { return static_cast<int>(offtrack::AnalyticsMapper().event("x").size()); }
 EOF
 
-run build-plain g++ "${cxxflags[@]}" -O1 tests/cpp/test_offtrack.cpp -o "$out/test_offtrack" "${ldflags[@]}"
-if [[ -x $out/test_offtrack ]]; then
-    run test-plain "$out/test_offtrack"
-fi
+# Each program: built plain and under AddressSanitizer + UndefinedBehaviorSanitizer, run both ways.
+for program in test_offtrack test_transport; do
+    run "build-plain-$program" g++ "${cxxflags[@]}" -O1 "tests/cpp/$program.cpp" -o "$out/$program" "${ldflags[@]}"
+    if [[ -x $out/$program ]]; then
+        run "test-plain-$program" "$out/$program"
+    fi
 
-run build-sanitized g++ "${cxxflags[@]}" "${sanitize[@]}" tests/cpp/test_offtrack.cpp \
-    -o "$out/test_offtrack_sanitized" "${ldflags[@]}"
-if [[ -x $out/test_offtrack_sanitized ]]; then
-    # LeakSanitizer stays on: the library frees what it allocates through the
-    # same malloc ASan intercepts, and a leak in the wrapper must fail here.
-    # Some containers forbid the ptrace LeakSanitizer needs; only then is the
-    # run repeated without leak checking (everything else still checked).
-    leaks=1
-    if ASAN_OPTIONS=detect_leaks=1 "$out/test_offtrack_sanitized" --probe 2>&1 |
-        grep -q 'LeakSanitizer has encountered a fatal error\|LeakSanitizer does not work under ptrace'; then
-        echo "tests/cpp: LeakSanitizer cannot run here; sanitized run without leak checks" >&2
-        leaks=0
+    run "build-sanitized-$program" g++ "${cxxflags[@]}" "${sanitize[@]}" "tests/cpp/$program.cpp" \
+        -o "$out/${program}_sanitized" "${ldflags[@]}"
+    if [[ -x $out/${program}_sanitized ]]; then
+        # LeakSanitizer stays on: the library frees what it allocates through the
+        # same malloc ASan intercepts, and a leak in the wrapper must fail here.
+        # Some containers forbid the ptrace LeakSanitizer needs; only then is the
+        # run repeated without leak checking (everything else still checked).
+        leaks=1
+        if ASAN_OPTIONS=detect_leaks=1 "$out/${program}_sanitized" --probe 2>&1 |
+            grep -q 'LeakSanitizer has encountered a fatal error\|LeakSanitizer does not work under ptrace'; then
+            echo "tests/cpp: LeakSanitizer cannot run here; sanitized run without leak checks" >&2
+            leaks=0
+        fi
+        ASAN_OPTIONS=detect_leaks=$leaks:strict_string_checks=1:detect_stack_use_after_return=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run "test-sanitized-$program" "$out/${program}_sanitized"
+        if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$out/test-sanitized-$program.log"; then
+            echo "tests/cpp: sanitizer report in test-sanitized-$program" >&2
+            failed=$((failed + 1))
+        fi
     fi
-    ASAN_OPTIONS=detect_leaks=$leaks:strict_string_checks=1:detect_stack_use_after_return=1 \
-        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run test-sanitized "$out/test_offtrack_sanitized"
-    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$out/test-sanitized.log"; then
-        echo "tests/cpp: sanitizer report in test-sanitized" >&2
-        failed=$((failed + 1))
-    fi
-fi
+done
 
 run coverage python3 tests/cpp/check_coverage.py
 run unreal-plugin python3 tests/cpp/check_unreal.py

@@ -1,317 +1,13 @@
 // End-to-end test of include/offtrack.hpp against the real library and a real
-// HTTP collector on 127.0.0.1 (a thread of this process). The collector can be
-// taken down (its listening socket closed, so connections are refused) and
-// brought back on the same port, and can answer 200 or 500.
+// HTTP collector on 127.0.0.1 (a thread of this process, harness.hpp). The
+// collector can be taken down (its listening socket closed, so connections
+// are refused) and brought back on the same port, and can answer 200 or 500.
 //
 // Built and run by tests/cpp/run.sh (g++ -std=c++17 -Wall -Wextra -Werror -pedantic,
 // linked against target/release/libofftrack.so).
-#include "offtrack.hpp"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <ctime>
-#include <exception>
-#include <filesystem>
-#include <functional>
-#include <mutex>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
-using offtrack::Error;
-using offtrack::Event;
-using offtrack::EventKind;
-using offtrack::StorageMode;
-using offtrack::Tracker;
-
-// ------------------------------------------------------------------ checks
+#include "harness.hpp"
 
 namespace {
-
-int g_passed = 0;
-int g_failed = 0;
-
-void check_impl(bool ok, const char *expr, const char *file, int line, const std::string &detail) {
-    if (ok) {
-        ++g_passed;
-        return;
-    }
-    ++g_failed;
-    std::fprintf(stderr, "FAIL %s:%d: %s", file, line, expr);
-    if (!detail.empty()) std::fprintf(stderr, " -- %s", detail.c_str());
-    std::fputc('\n', stderr);
-}
-
-#define CHECK(cond) check_impl(static_cast<bool>(cond), #cond, __FILE__, __LINE__, std::string())
-#define CHECKM(cond, msg) check_impl(static_cast<bool>(cond), #cond, __FILE__, __LINE__, (msg))
-
-// The statement must throw offtrack::Error with the given TRACKER_* code.
-#define CHECK_THROWS(stmt, expected)                                                        \
-    do {                                                                                    \
-        int got_ = -1;                                                                      \
-        std::string what_ = "(no exception)";                                               \
-        try {                                                                               \
-            stmt;                                                                           \
-        } catch (const offtrack::Error &e_) {                                               \
-            got_ = e_.code();                                                               \
-            what_ = e_.what();                                                              \
-        } catch (const std::exception &e_) {                                                \
-            what_ = std::string("other exception: ") + e_.what();                          \
-        }                                                                                   \
-        check_impl(got_ == (expected), #stmt, __FILE__, __LINE__,                           \
-                   "expected " + std::string(offtrack::result_name(expected)) + ", got " + \
-                       what_);                                                              \
-    } while (0)
-
-// The statement must not throw.
-#define CHECK_OK(stmt)                                                             \
-    do {                                                                           \
-        std::string what_;                                                         \
-        bool ok_ = true;                                                           \
-        try {                                                                      \
-            stmt;                                                                  \
-        } catch (const std::exception &e_) {                                       \
-            ok_ = false;                                                           \
-            what_ = e_.what();                                                     \
-        }                                                                          \
-        check_impl(ok_, #stmt, __FILE__, __LINE__, "threw " + what_);              \
-    } while (0)
-
-void section(const char *name) { std::printf("== %s\n", name); std::fflush(stdout); }
-
-constexpr auto kFlush = 10000ms;
-constexpr auto kWait = 5000ms;
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout = kWait) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
-}
-
-// The wall clock in seconds as the library reads it. Not std::time: on
-// Linux that reads the coarse clock, up to a tick behind, so a hit made
-// just after a second began could carry a `ts` above a later std::time.
-long long wall_seconds() {
-    using namespace std::chrono;
-    return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
-}
-
-bool contains(const std::string &hay, const std::string &needle) {
-    return hay.find(needle) != std::string::npos;
-}
-
-// Value of `key` in the query of a request line or URL.
-std::string query_param(const std::string &url, const std::string &key) {
-    auto q = url.find('?');
-    if (q == std::string::npos) return "\x01missing";
-    std::string query = url.substr(q + 1);
-    auto sp = query.find(' ');
-    if (sp != std::string::npos) query.resize(sp);
-    std::stringstream ss(query);
-    std::string part;
-    while (std::getline(ss, part, '&')) {
-        auto eq = part.find('=');
-        if (eq != std::string::npos && part.compare(0, eq, key) == 0 && eq == key.size()) {
-            return part.substr(eq + 1);
-        }
-    }
-    return "\x01missing";
-}
-
-bool has_param(const std::string &url, const std::string &key) {
-    return query_param(url, key) != "\x01missing";
-}
-
-// ---------------------------------------------------------------- collector
-
-class Collector {
-public:
-    Collector() = default;
-    Collector(const Collector &) = delete;
-    Collector &operator=(const Collector &) = delete;
-    ~Collector() { stop(); }
-
-    // Listens on the same port as before (or a new one the first time).
-    bool start() {
-        if (running_) return true;
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        if (fd_ < 0) return false;
-        int one = 1;
-        // Lets the port be bound again while old connections sit in TIME_WAIT.
-        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(static_cast<uint16_t>(port_));
-        if (::bind(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-            ::listen(fd_, 16) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-            return false;
-        }
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr *>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-        stop_ = false;
-        thread_ = std::thread([this] { run(); });
-        running_ = true;
-        return true;
-    }
-
-    // Closes the listening socket: connections are refused until start().
-    void stop() {
-        if (!running_) return;
-        stop_ = true;
-        thread_.join();
-        ::close(fd_);
-        fd_ = -1;
-        running_ = false;
-    }
-
-    // A port on which nothing listens (for "collector down" from the start).
-    bool reserve_port_down() { return start() && (stop(), true); }
-
-    int port() const { return port_; }
-    std::string url(const std::string &path = "/collect") const {
-        return "http://127.0.0.1:" + std::to_string(port_) + path;
-    }
-    void set_status(int status) { status_ = status; }
-    void set_delay(std::chrono::milliseconds d) { delay_ms_ = static_cast<int>(d.count()); }
-
-    size_t count() const {
-        std::lock_guard<std::mutex> lock(mu_);
-        return lines_.size();
-    }
-    std::string line(size_t i) const {
-        std::lock_guard<std::mutex> lock(mu_);
-        return i < lines_.size() ? lines_[i] : std::string();
-    }
-    bool wait_for(size_t n, std::chrono::milliseconds timeout = kWait) const {
-        return wait_until([&] { return count() >= n; }, timeout);
-    }
-
-private:
-    void run() {
-        while (!stop_) {
-            pollfd p{};
-            p.fd = fd_;
-            p.events = POLLIN;
-            if (::poll(&p, 1, 20) > 0) {
-                int c = ::accept(fd_, nullptr, nullptr);
-                if (c >= 0) serve(c);
-            }
-        }
-    }
-
-    void serve(int c) {
-        timeval tv{};
-        tv.tv_sec = 3;
-        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        std::string req;
-        char buf[4096];
-        while (req.find("\r\n\r\n") == std::string::npos && req.size() < 65536) {
-            ssize_t n = ::recv(c, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            req.append(buf, static_cast<size_t>(n));
-        }
-        if (!req.empty()) {
-            {
-                std::lock_guard<std::mutex> lock(mu_);
-                lines_.push_back(req.substr(0, req.find("\r\n")));
-            }
-            if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
-            const int status = status_;
-            std::string reply = "HTTP/1.1 " + std::to_string(status) +
-                                (status == 200 ? " OK" : " Internal Server Error") +
-                                "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-        }
-        ::close(c);
-    }
-
-    int fd_ = -1;
-    int port_ = 0;
-    bool running_ = false;
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
-    std::atomic<int> status_{200};
-    std::atomic<int> delay_ms_{0};
-    mutable std::mutex mu_;
-    std::vector<std::string> lines_;
-};
-
-// ------------------------------------------------------------------ events
-
-class EventLog {
-public:
-    offtrack::EventHandler handler() {
-        return [this](const Event &e) {
-            std::lock_guard<std::mutex> lock(mu_);
-            events_.push_back(e);
-        };
-    }
-    size_t count(EventKind kind) const {
-        std::lock_guard<std::mutex> lock(mu_);
-        return static_cast<size_t>(std::count_if(events_.begin(), events_.end(),
-                                                 [&](const Event &e) { return e.kind == kind; }));
-    }
-    size_t total() const {
-        std::lock_guard<std::mutex> lock(mu_);
-        return events_.size();
-    }
-    bool wait(EventKind kind, size_t n, std::chrono::milliseconds timeout = kWait) const {
-        return wait_until([&] { return count(kind) >= n; }, timeout);
-    }
-    std::vector<Event> of(EventKind kind) const {
-        std::lock_guard<std::mutex> lock(mu_);
-        std::vector<Event> out;
-        for (const Event &e : events_) {
-            if (e.kind == kind) out.push_back(e);
-        }
-        return out;
-    }
-
-private:
-    mutable std::mutex mu_;
-    std::vector<Event> events_;
-};
-
-// ------------------------------------------------------------------- setup
-
-fs::path g_root;
-
-std::string dir(const std::string &name) { return (g_root / name).string(); }
-
-// Long backoff: delivery in the tests comes from explicit calls, not timers.
-offtrack::Config base_config(const Collector &col) {
-    offtrack::Config c;
-    c.endpoint(col.url()).request_timeout_seconds(2).retry_base_ms(60000).retry_max_ms(60000);
-    return c;
-}
 
 // -------------------------------------------------------------------- tests
 
@@ -326,6 +22,7 @@ void test_types() {
     static_assert(std::is_nothrow_copy_constructible<Error>::value, "copying an Error cannot throw");
     static_assert(static_cast<int>(StorageMode::Always) == TRACKER_STORAGE_ALWAYS, "mode values");
     static_assert(static_cast<int>(EventKind::Dropped) == TRACKER_EVENT_DROPPED, "kind values");
+    static_assert(static_cast<int>(offtrack::Consent::Pending) == TRACKER_CONSENT_PENDING, "consent values");
     static_assert(static_cast<int>(offtrack::Result::Panic) == TRACKER_ERROR_PANIC, "result values");
 
     CHECK(!offtrack::version().empty());
@@ -334,6 +31,7 @@ void test_types() {
     CHECK(offtrack::result_name(TRACKER_OK) == "TRACKER_OK");
     CHECK(offtrack::result_name(12345) == "TRACKER_UNKNOWN_RESULT");
     CHECK(std::string(offtrack::storage_mode_name(StorageMode::Required)) == "required");
+    CHECK(std::string(offtrack::consent_name(offtrack::Consent::Denied)) == "denied");
 }
 
 void test_errors() {
@@ -400,6 +98,15 @@ void test_config_json() {
     CHECK(cfg.to_json() ==
           R"({"endpoint": "http://h/c", "storage": "always", "max_attempts": 5, )"
           R"("timestamp_offline_only": true, "headers": {"X-Quote": "a\"b\\c\n"}})");
+    CHECK(offtrack::Config()
+              .batch_endpoint("http://h/b")
+              .batch_format(offtrack::BatchFormat::Json)
+              .batch_max_hits(10)
+              .batch_max_bytes(2048)
+              .to_json() ==
+          R"({"batch_endpoint": "http://h/b", "batch_format": "json", "batch_max_hits": 10, "batch_max_bytes": 2048})");
+    CHECK(offtrack::Config().batch_format(offtrack::BatchFormat::Lines).to_json() == R"({"batch_format": "lines"})");
+    CHECK(offtrack::Config().consent(offtrack::Consent::Pending).to_json() == R"({"consent": "pending"})");
     cfg.max_attempts(7);  // setting a key again replaces it
     CHECK(contains(cfg.to_json(), "\"max_attempts\": 7") && !contains(cfg.to_json(), ": 5"));
     CHECK(offtrack::Config().to_json() == "{}");
@@ -691,9 +398,10 @@ void test_offline_api() {
     CHECK(log.wait(EventKind::Dropped, 6));
     bool opted_out = false;
     for (const Event &e : log.of(EventKind::Dropped)) {
-        if (contains(e.hit, "q=private")) opted_out = contains(e.reason, "opt-out");
+        if (contains(e.hit, "q=private")) opted_out = e.reason == "consent denied";
     }
-    CHECKM(opted_out, "no DROPPED event with reason opt-out for q=private");
+    CHECKM(opted_out, "no DROPPED event with reason consent denied for q=private");
+    CHECK(t.consent() == offtrack::Consent::Denied);
     CHECK(t.offline_count() == 0);
     CHECKM(contains(t.stats(), "\"opt_out\":true") || contains(t.stats(), "\"opt_out\": true"), t.stats());
     CHECK_OK(t.set_opt_out(false));
@@ -710,6 +418,64 @@ void test_offline_api() {
     CHECK(col.wait_for(1));
     CHECK(wait_until([&] { return t.offline_count() == 0; }));
     CHECKM(query_param(col.line(0), "q") == "while_offline", col.line(0));
+}
+
+void test_consent() {
+    section("consent: pending keeps and sends nothing, granted releases, denied drops, remembered");
+    using offtrack::Consent;
+    Collector col;
+    CHECK(col.start());
+    EventLog log;
+    const auto cfg = base_config(col).storage(StorageMode::Required).storage_path(dir("consent"));
+    {
+        Tracker t(offtrack::Config(cfg).consent(Consent::Pending));
+        t.on_event(log.handler());
+        CHECK(t.consent() == Consent::Pending);
+        // The configuration's value is an assumption; this is the choice.
+        CHECK_OK(t.set_consent(Consent::Pending));
+        CHECK_OK(t.send("n=1"));
+        CHECK_OK(t.send("n=2"));
+        CHECK_OK(t.dispatch());
+        CHECK_OK(t.set_online(true));
+        CHECK_OK(t.flush(kFlush));
+        std::this_thread::sleep_for(300ms);
+        CHECKM(col.count() == 0, col.line(0));
+        CHECK(t.offline_count() == 2);
+        CHECK(log.wait(EventKind::Stored, 2));
+        for (const Event &e : log.of(EventKind::Stored)) CHECKM(e.reason == "consent pending: kept until granted", e.reason);
+        CHECKM(contains(t.stats(), "\"consent\":\"pending\""), t.stats());
+
+        // Out of range: refused, nothing changes.
+        CHECK_THROWS(t.set_consent(static_cast<Consent>(3)), TRACKER_ERROR_INVALID_ARGUMENT);
+        CHECK_THROWS(t.set_consent(static_cast<Consent>(-1)), TRACKER_ERROR_INVALID_ARGUMENT);
+        CHECK(t.consent() == Consent::Pending);
+    }
+    {
+        // Remembered: the choice wins over the configuration.
+        Tracker t(offtrack::Config(cfg).consent(Consent::Granted));
+        t.on_event(log.handler());
+        CHECK(t.consent() == Consent::Pending);
+        CHECK_OK(t.set_consent(Consent::Granted));
+        CHECK(col.wait_for(2));
+        CHECKM(query_param(col.line(0), "n") == "1" && query_param(col.line(1), "n") == "2", col.line(0));
+        CHECKM(has_param(col.line(0), "ts"), col.line(0));
+        CHECK(wait_until([&] { return t.offline_count() == 0; }));
+
+        CHECK_OK(t.set_consent(Consent::Denied));
+        CHECK_OK(t.send("n=3"));
+        CHECK_OK(t.flush(kFlush));
+        bool denied = false;
+        CHECK(wait_until([&] {
+            for (const Event &e : log.of(EventKind::Dropped)) {
+                if (contains(e.hit, "n=3")) denied = e.reason == "consent denied";
+            }
+            return denied;
+        }));
+        CHECKM(denied, "no DROPPED event with reason consent denied for n=3");
+        CHECK_OK(t.set_opt_out(false));
+        CHECK(t.consent() == Consent::Granted);
+    }
+    CHECK(col.count() == 2);
 }
 
 void test_flush_timeout() {
@@ -936,60 +702,23 @@ void test_analytics_mapper() {
     CHECKM(query_param(s2, "event") == "session_end" && query_param(s2, "sid") == live_sid, s2);
 }
 
-void on_alarm(int) {
-    static const char msg[] = "FAIL watchdog: test did not finish in time\n";
-    ssize_t n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)n;
-    _exit(3);
-}
-
-void run(const char *name, void (*fn)()) {
-    try {
-        fn();
-    } catch (const std::exception &e) {
-        check_impl(false, name, __FILE__, __LINE__, std::string("uncaught exception: ") + e.what());
-    }
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
-    // `--probe` exits at once: run.sh uses it to see whether LeakSanitizer,
-    // which checks at exit, can work in this environment.
-    if (argc > 1 && std::strcmp(argv[1], "--probe") == 0) return 0;
-    std::setvbuf(stdout, nullptr, _IOLBF, 0);
-    struct sigaction sa {};
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(240);
-
-    const char *tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp") + "/offtrack-cpp-XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) == nullptr) {
-        std::perror("mkdtemp");
-        return 2;
-    }
-    g_root = buf.data();
-
-    run("test_types", test_types);
-    run("test_errors", test_errors);
-    run("test_config_json", test_config_json);
-    run("test_library_defaults_apply", test_library_defaults_apply);
-    run("test_never_mode", test_never_mode);
-    run("test_required_mode_and_order", test_required_mode_and_order);
-    run("test_server_errors", test_server_errors);
-    run("test_always_mode_and_restart", test_always_mode_and_restart);
-    run("test_offline_api", test_offline_api);
-    run("test_flush_timeout", test_flush_timeout);
-    run("test_move_semantics", test_move_semantics);
-    run("test_destroy_events_reach_handler", test_destroy_events_reach_handler);
-    run("test_analytics_mapper", test_analytics_mapper);
-
-    std::error_code ec;
-    fs::remove_all(g_root, ec);
-    std::printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return run_suite(argc, argv, "offtrack-cpp", {
+        {"test_types", test_types},
+        {"test_errors", test_errors},
+        {"test_config_json", test_config_json},
+        {"test_library_defaults_apply", test_library_defaults_apply},
+        {"test_never_mode", test_never_mode},
+        {"test_required_mode_and_order", test_required_mode_and_order},
+        {"test_server_errors", test_server_errors},
+        {"test_always_mode_and_restart", test_always_mode_and_restart},
+        {"test_offline_api", test_offline_api},
+        {"test_consent", test_consent},
+        {"test_flush_timeout", test_flush_timeout},
+        {"test_move_semantics", test_move_semantics},
+        {"test_destroy_events_reach_handler", test_destroy_events_reach_handler},
+        {"test_analytics_mapper", test_analytics_mapper},
+    });
 }

@@ -9,9 +9,16 @@ Modes:
   down    (via down()/up()) the listening socket is closed, so connections are refused;
           up() listens again on the same port.
 
-A script of one-shot responses (script()) is consumed first, one per request.
+Rules (rule()) are checked first: the first whose match(request) is true answers, e.g. to refuse
+one particular hit's GET. Then a script of one-shot responses (script()) is consumed, one per
+request. Then the mode answers.
+
+Batches: a POST's body is recorded. Request.hits gives the hits a request carries as Hit objects
+(the query of a GET; one per line of a `text/plain` body, or one per item of a JSON body
+{"requests": ["?<query>", ...]}, chosen by the request's Content-Type).
 """
 
+import json
 import socket
 import ssl
 import struct
@@ -23,16 +30,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-@dataclass
-class Request:
-    method: str
-    path: str  # raw request target, e.g. "/hit?n=1&ts=1732280000"
-    route: str  # path without the query
-    raw_query: str
-    query: list  # decoded (name, value) pairs, order and repeats kept
-    headers: list  # (name, value) pairs as received
-    time: float  # time.time() at arrival
-    mono: float  # time.monotonic() at arrival
+class _Query:
+    """Parameter access shared by a request and by each hit inside a batch."""
 
     def param(self, name):
         for k, v in self.query:
@@ -43,6 +42,80 @@ class Request:
     def params(self, name):
         return [v for k, v in self.query if k == name]
 
+    @property
+    def n(self):
+        v = self.param("n")
+        return int(v) if v is not None else None
+
+
+def parse_query(raw):
+    return urllib.parse.parse_qsl(raw, keep_blank_values=True)
+
+
+@dataclass
+class Hit(_Query):
+    """One hit as the collector received it: the query of a GET, or one entry of a batch."""
+    raw_query: str  # as received: a GET's query, a line, or a JSON item without its leading "?"
+    query: list  # decoded (name, value) pairs, order and repeats kept
+
+
+@dataclass
+class Request(_Query):
+    method: str
+    path: str  # raw request target, e.g. "/hit?n=1&ts=1732280000"
+    route: str  # path without the query
+    raw_query: str
+    query: list  # decoded (name, value) pairs, order and repeats kept
+    headers: list  # (name, value) pairs as received
+    time: float  # time.time() at arrival
+    mono: float  # time.monotonic() at arrival
+    body: bytes = b""  # the request body (empty for a GET)
+
+    @property
+    def content_type(self):
+        return self.header("Content-Type")
+
+    @property
+    def batch_queries(self):
+        """The raw query of every hit in a POST body, in body order. Raises AssertionError (with the
+        body) when the body is not a well-formed batch in the format its Content-Type names."""
+        if self.method != "POST":
+            raise AssertionError(f"{self.method} {self.path} is not a batch")
+        ctype = (self.content_type or "").split(";")[0].strip().lower()
+        try:
+            text = self.body.decode("utf-8")
+            if ctype == "text/plain":
+                if text == "":
+                    raise ValueError("empty body")
+                lines = text.split("\n")
+                if any(line == "" or "\r" in line for line in lines):
+                    raise ValueError("empty line, trailing newline or CR")
+                return lines
+            if ctype == "application/json":
+                doc = json.loads(text)
+                if not isinstance(doc, dict) or set(doc) != {"requests"} or not isinstance(doc["requests"], list):
+                    raise ValueError('not {"requests": [...]}')
+                items = doc["requests"]
+                if not items or not all(isinstance(i, str) and i.startswith("?") for i in items):
+                    raise ValueError('every item must be a string "?<query>"')
+                return [i[1:] for i in items]
+            raise ValueError(f"unknown Content-Type {self.content_type!r}")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise AssertionError(f"malformed batch ({e}): {self.method} {self.path} "
+                                 f"Content-Type={self.content_type!r} body={self.body[:2000]!r}") from None
+
+    @property
+    def hits(self):
+        """The hits this request carries: [the GET's own query] or the entries of a POST batch."""
+        if self.method == "POST":
+            return [Hit(q, parse_query(q)) for q in self.batch_queries]
+        return [Hit(self.raw_query, self.query)]
+
+    @property
+    def ns(self):
+        """The n parameter of every hit this request carries."""
+        return [h.n for h in self.hits]
+
     def header(self, name):
         vals = self.header_all(name)
         return vals[0] if vals else None
@@ -50,16 +123,18 @@ class Request:
     def header_all(self, name):
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
-    @property
-    def n(self):
-        v = self.param("n")
-        return int(v) if v is not None else None
-
 
 @dataclass
 class Response:
     status: int = 200
     headers: dict = field(default_factory=dict)
+
+
+def _matches(match, req):
+    try:
+        return bool(match(req))
+    except AssertionError:  # e.g. a malformed batch: no rule applies, the test sees the body itself
+        return False
 
 
 class _Server(ThreadingHTTPServer):
@@ -101,8 +176,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         super().handle()
 
+    def _read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
     def _serve(self):
         collector = self.server.collector
+        self.body = self._read_body()
         kind, response, release = collector._on_request(self)
         if kind == "hang":
             while not release.is_set():
@@ -133,6 +223,7 @@ class Collector:
         self._mode = "ok"
         self._response = Response(200)
         self._script = deque()
+        self._rules = []
         self._release = threading.Event()
         self._release_response = Response(200)
         self._server = None
@@ -240,6 +331,17 @@ class Collector:
             for r in responses:
                 self._script.append(r if isinstance(r, Response) else Response(r))
 
+    def rule(self, match, response, times=None):
+        """Answer requests for which match(request) is true with response (an int status or a
+        Response), `times` times (None: for as long as the collector lives). Rules come before the
+        script and the mode; the first matching rule wins."""
+        with self._cond:
+            self._rules.append([match, response if isinstance(response, Response) else Response(response), times])
+
+    def refuse_hit(self, n, status=400, method="GET"):
+        """Answer `status` to every `method` request that carries the hit n=<n> (a GET by default)."""
+        self.rule(lambda r: r.method == method and n in r.ns, status)
+
     def _set(self, mode, response):
         with self._cond:
             self._mode = mode
@@ -265,10 +367,18 @@ class Collector:
             headers=list(handler.headers.items()),
             time=time.time(),
             mono=time.monotonic(),
+            body=handler.body,
         )
         with self._cond:
             self._requests.append(req)
-            if self._script:
+            rule = next((r for r in self._rules if _matches(r[0], req)), None)
+            if rule is not None:
+                kind, response = "rule", rule[1]
+                if rule[2] is not None:
+                    rule[2] -= 1
+                    if rule[2] <= 0:
+                        self._rules.remove(rule)
+            elif self._script:
                 kind, response = "script", self._script.popleft()
             else:
                 kind, response = self._mode, self._response
@@ -300,6 +410,29 @@ class Collector:
     def ns(self):
         """The n parameter of every request, in arrival order."""
         return [r.n for r in self.requests]
+
+    def hit_ns(self):
+        """The n parameter of every hit, in arrival order, batches expanded."""
+        return [n for r in self.requests for n in r.ns]
+
+    def shape(self):
+        """(method, route, [n of each hit carried]) of every request, in arrival order."""
+        return [(r.method, r.route, r.ns) for r in self.requests]
+
+    def wait_hits(self, n, timeout=5.0):
+        """Wait until at least n hits have arrived (batches expanded); returns all requests."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                reqs = list(self._requests)
+                got = sum(len(r.hits) for r in reqs)
+                if got >= n:
+                    return reqs
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"collector: expected {n} hits within {timeout}s, got {got}: "
+                                         f"{[(r.method, r.path) for r in reqs]}")
+                self._cond.wait(remaining)
 
     def wait_for(self, n, timeout=5.0):
         """Wait until at least n requests have arrived; returns all requests."""

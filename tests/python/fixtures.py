@@ -33,7 +33,7 @@ def storage_dir(tmp_path):
 def tracker_factory(lib, make_config):
     """Body of a make_tracker fixture: creates trackers from `make_config(**overrides)`,
     destroys them all at teardown and checks their event recorders for callback
-    exceptions and event invariants."""
+    exceptions and event invariants, and their host transports for callback errors."""
     trackers = []
 
     def factory(record=True, **overrides):
@@ -50,4 +50,7 @@ def tracker_factory(lib, make_config):
         for rec in t._callbacks:
             problems += rec.errors
             problems += rec.check_invariants()
+        for tr in t._transports:
+            tr.join()
+            problems += tr.errors
     assert not problems, "\n".join(problems)

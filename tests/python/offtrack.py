@@ -1,6 +1,7 @@
 """ctypes binding of the Offtrack C API (DESIGN.md §2) and a small test helper layer."""
 
 import ctypes
+import http.client
 import json
 import os
 import threading
@@ -8,7 +9,7 @@ import time
 import traceback
 import urllib.parse
 from collections import namedtuple
-from ctypes import POINTER, byref, c_bool, c_char_p, c_int32, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, byref, c_bool, c_char_p, c_int32, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -16,6 +17,12 @@ REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STORAGE_NEVER = 0
 STORAGE_REQUIRED = 1
 STORAGE_ALWAYS = 2
+
+# Consent (DESIGN.md §10)
+CONSENT_GRANTED = 0
+CONSENT_PENDING = 1
+CONSENT_DENIED = 2
+CONSENT_NAMES = {CONSENT_GRANTED: "granted", CONSENT_PENDING: "pending", CONSENT_DENIED: "denied"}
 
 # Results
 OK = 0
@@ -71,6 +78,32 @@ class _CallbackArg:
         return EVENT_CALLBACK.from_param(obj)
 
 
+class TrackerRequestStruct(ctypes.Structure):
+    _fields_ = [
+        ("request_id", c_uint64),
+        ("method", c_char_p),
+        ("url", c_char_p),
+        ("content_type", c_char_p),
+        ("body", POINTER(c_uint8)),
+        ("body_len", c_size_t),
+        ("headers", POINTER(c_char_p)),
+        ("timeout_ms", c_uint32),
+    ]
+
+
+TRANSPORT_CALLBACK = ctypes.CFUNCTYPE(None, POINTER(TrackerRequestStruct), c_void_p)
+
+
+class _TransportArg:
+    """Argument type for tracker_transport_callback that also accepts None (a NULL callback)."""
+
+    @classmethod
+    def from_param(cls, obj):
+        if obj is None:
+            return TRANSPORT_CALLBACK()  # NULL function pointer
+        return TRANSPORT_CALLBACK.from_param(obj)
+
+
 TrackerPtr = c_void_p
 
 _PROTOTYPES = {
@@ -86,6 +119,8 @@ _PROTOTYPES = {
     "tracker_flush": (c_int32, [TrackerPtr, c_uint32]),
     "tracker_set_online": (c_int32, [TrackerPtr, c_bool]),
     "tracker_set_opt_out": (c_int32, [TrackerPtr, c_bool]),
+    "tracker_set_consent": (c_int32, [TrackerPtr, c_int32]),
+    "tracker_get_consent": (c_int32, [TrackerPtr, POINTER(c_int32)]),
     "tracker_offline_count": (c_int32, [TrackerPtr, POINTER(c_uint64)]),
     "tracker_offline_get": (c_int32, [TrackerPtr, c_uint64, POINTER(c_void_p)]),
     "tracker_offline_oldest": (c_int32, [TrackerPtr, POINTER(c_void_p)]),
@@ -95,6 +130,8 @@ _PROTOTYPES = {
     "tracker_stats": (c_int32, [TrackerPtr, POINTER(c_void_p)]),
     "tracker_string_free": (None, [c_void_p]),
     "tracker_set_event_callback": (c_int32, [TrackerPtr, _CallbackArg, c_void_p]),
+    "tracker_set_transport": (c_int32, [TrackerPtr, _TransportArg, c_void_p]),
+    "tracker_transport_complete": (c_int32, [TrackerPtr, c_uint64, c_int32, c_char_p, c_char_p]),
 }
 
 FUNCTION_NAMES = tuple(_PROTOTYPES)
@@ -115,7 +152,9 @@ def load(path=None):
     # CDLL, not PyDLL: calls release the GIL so worker-thread callbacks can run.
     lib = ctypes.CDLL(path)
     for name, (restype, argtypes) in _PROTOTYPES.items():
-        fn = getattr(lib, name)
+        fn = getattr(lib, name, None)
+        if fn is None:
+            continue  # test_every_function_of_the_header_is_exported names what is missing
         fn.restype = restype
         fn.argtypes = argtypes
     _loaded[path] = lib
@@ -320,6 +359,193 @@ class EventRecorder:
         return problems
 
 
+# ---------------------------------------------------------------- host-provided transport
+
+
+class HostRequest(namedtuple("HostRequest", "request_id method url content_type body headers timeout_ms "
+                                            "thread_id mono user_data")):
+    """A tracker_request copied inside the transport callback (its pointers die with the call).
+    body: bytes, or None for a NULL body; headers: list of (name, value) pairs."""
+    __slots__ = ()
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def params(self):
+        return url_params(self.url)
+
+    @property
+    def n(self):
+        v = url_param(self.url, "n")
+        return int(v) if v is not None else None
+
+
+def copy_request(req):
+    """Copy every field of a tracker_request; raises on a malformed one (the caller records it)."""
+    headers = []
+    if req.headers:
+        i = 0
+        while req.headers[i] is not None:
+            name = req.headers[i]
+            value = req.headers[i + 1]
+            if value is None:
+                raise AssertionError(f"header {name!r} without a value (odd headers list)")
+            headers.append((name.decode("utf-8"), value.decode("utf-8")))
+            i += 2
+    if req.body:
+        body = ctypes.string_at(req.body, req.body_len)
+    else:
+        if req.body_len != 0:
+            raise AssertionError(f"NULL body with body_len {req.body_len}")
+        body = None
+    return dict(
+        request_id=req.request_id,
+        method=None if req.method is None else req.method.decode("utf-8"),
+        url=None if req.url is None else req.url.decode("utf-8"),
+        content_type=None if req.content_type is None else req.content_type.decode("utf-8"),
+        body=body,
+        headers=headers,
+        timeout_ms=req.timeout_ms,
+    )
+
+
+def perform(request, extra_headers=None):
+    """Make the HTTP request a tracker asked for, with http.client (which never follows redirects).
+    Returns (http_status, retry_after, error) as tracker_transport_complete takes them."""
+    split = urllib.parse.urlsplit(request.url)
+    headers = dict(request.headers)
+    if request.content_type is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = request.content_type
+    headers.update(extra_headers or {})
+    target = split.path + ("?" + split.query if split.query else "")
+    conn_class = http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+    conn = conn_class(split.hostname, split.port, timeout=max(request.timeout_ms, 1) / 1000)
+    try:
+        conn.request(request.method, target, body=request.body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.getheader("Retry-After"), None
+    except (OSError, http.client.HTTPException) as e:
+        return 0, None, f"{type(e).__name__}: {e}"
+    finally:
+        conn.close()
+
+
+class HostTransport:
+    """A host-provided transport for tests. Its callback copies each request, records it, hands it
+    to `handler(transport, request)` (still inside the callback, on the tracker's worker thread) and
+    returns. Completion goes through `complete`, which refuses to call the library once the tracker
+    is destroyed (the wrapper's side of "no completion after tracker_destroy").
+
+    Handlers: None (record only: the test completes), `HostTransport.threaded(...)` (a new thread
+    performs the HTTP request after `delay` and completes), or any function."""
+
+    def __init__(self, lib, handler=None, user_data=None):
+        self.lib = lib
+        self.handler = handler
+        self.user_data = user_data
+        self.tracker = None  # set by Tracker.set_transport
+        self._cond = threading.Condition()
+        self._requests = []
+        self.completions = []  # (request_id, status, rc) of every completion made through complete()
+        self.errors = []
+        self.closed = False  # set once the tracker is destroyed or the transport replaced
+        self.threads = []
+        self._settled = set()  # ids completed with TRACKER_OK, or whose completion call is under way
+        self.in_flight_before = []  # per request: how many earlier ones were not completed when it started
+        # Must stay referenced for as long as native code may call it.
+        self.callback = TRANSPORT_CALLBACK(self._on_request)
+
+    def _on_request(self, req_ptr, user_data):
+        try:
+            if self.closed:
+                raise AssertionError("transport callback ran after it was replaced or the tracker destroyed")
+            fields = copy_request(req_ptr.contents)
+            request = HostRequest(thread_id=threading.get_ident(), mono=time.monotonic(), user_data=user_data,
+                                  **fields)
+            with self._cond:
+                if request.request_id in {r.request_id for r in self._requests}:
+                    raise AssertionError(f"request id {request.request_id} given twice")
+                self.in_flight_before.append(
+                    sum(1 for r in self._requests if r.request_id not in self._settled))
+                self._requests.append(request)
+                self._cond.notify_all()
+            if self.handler is not None:
+                self.handler(self, request)
+        except BaseException:  # exceptions cannot cross into native code: keep them for the test
+            self.errors.append(traceback.format_exc())
+
+    @property
+    def requests(self):
+        with self._cond:
+            return list(self._requests)
+
+    def wait_requests(self, n, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._requests) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"transport: expected {n} requests within {timeout}s, got "
+                                         f"{[(r.method, r.url) for r in self._requests]}")
+                self._cond.wait(remaining)
+            return list(self._requests)
+
+    def complete(self, request, status, retry_after=None, error=None):
+        """tracker_transport_complete for a request (or a request id). Returns its result, or None
+        when the tracker is already destroyed (then the library is not called at all)."""
+        request_id = request if isinstance(request, int) else request.request_id
+        tracker = self.tracker
+        with tracker._life:
+            handle = tracker.handle or tracker._destroying
+            if handle is None:  # tracker_destroy has returned: the library must not be called
+                with self._cond:
+                    self.completions.append((request_id, status, None))
+                return None
+            with self._cond:
+                first = request_id not in self._settled
+                self._settled.add(request_id)  # before the call: the next request may start inside it
+            rc = self.lib.tracker_transport_complete(handle, request_id, status, _to_bytes(retry_after),
+                                                     _to_bytes(error))
+        with self._cond:
+            self.completions.append((request_id, status, rc))
+            if rc != OK and first:
+                self._settled.discard(request_id)
+            self._cond.notify_all()
+        return rc
+
+    def perform_and_complete(self, request, extra_headers=None, delay=0.0):
+        if delay:
+            time.sleep(delay)
+        status, retry_after, error = perform(request, extra_headers)
+        return self.complete(request, status, retry_after, error)
+
+    @staticmethod
+    def threaded(delay=0.0, extra_headers=None):
+        """Handler: a new thread performs each request (after `delay` seconds) and completes it."""
+
+        def handler(transport, request):
+            def run():
+                try:
+                    rc = transport.perform_and_complete(request, extra_headers, delay)
+                    if rc not in (OK, None):
+                        raise AssertionError(f"completion of {request.request_id} returned "
+                                             f"{RESULT_NAMES.get(rc, rc)}: {last_error(transport.lib)!r}")
+                except BaseException:
+                    transport.errors.append(traceback.format_exc())
+
+            th = threading.Thread(target=run, name=f"host-request-{request.request_id}", daemon=True)
+            transport.threads.append(th)
+            th.start()
+
+        return handler
+
+    def join(self, timeout=10.0):
+        for th in list(self.threads):
+            th.join(timeout)
+
+
 class Tracker:
     """Thin owner of a tracker handle. Methods mirror the C API and return its result codes;
     the query helpers raise TrackerError on a non-OK result and return parsed values."""
@@ -330,6 +556,10 @@ class Tracker:
         self.config = config
         self.recorder = None
         self._callbacks = []  # every callback ever installed stays referenced
+        self.transport = None
+        self._transports = []  # every transport ever installed stays referenced
+        self._life = threading.RLock()  # a completion and destroy's "handle gone" never interleave
+        self._destroying = None
 
     @classmethod
     def create(cls, lib, config, record=True):
@@ -343,12 +573,18 @@ class Tracker:
 
     # lifecycle
     def destroy(self):
-        if self.handle is None:
-            return
-        handle, self.handle = self.handle, None
+        with self._life:
+            if self.handle is None:
+                return
+            handle, self.handle = self.handle, None
+            self._destroying = handle  # completions may still end a request in flight during destroy
         self.lib.tracker_destroy(handle)
+        with self._life:
+            self._destroying = None
         if self.recorder is not None:
             self.recorder.closed = True
+        for tr in self._transports:
+            tr.closed = True
 
     @property
     def alive(self):
@@ -370,6 +606,23 @@ class Tracker:
         if rc == OK:
             self.recorder = recorder
             if previous is not None and previous is not recorder:
+                previous.closed = True
+        return rc
+
+    # host-provided transport
+    def set_transport(self, transport, user_data=None):
+        """Install a HostTransport (None: back to the built-in client). Once the call returns, the
+        previous transport must be called no more: it is marked closed and flags late calls."""
+        previous = self.transport
+        if transport is not None:
+            transport.tracker = self
+            self._transports.append(transport)
+        rc = self.lib.tracker_set_transport(
+            self.handle, None if transport is None else transport.callback,
+            None if user_data is None else c_void_p(user_data))
+        if rc == OK:
+            self.transport = transport
+            if previous is not None and previous is not transport:
                 previous.closed = True
         return rc
 
@@ -403,6 +656,9 @@ class Tracker:
     def set_opt_out(self, opt_out):
         return self.lib.tracker_set_opt_out(self.handle, bool(opt_out))
 
+    def set_consent(self, consent):
+        return self.lib.tracker_set_consent(self.handle, consent)
+
     def set_storage(self, mode):
         return self.lib.tracker_set_storage(self.handle, mode)
 
@@ -410,6 +666,11 @@ class Tracker:
     def get_storage(self):
         out = c_int32(-1)
         self._check("tracker_get_storage", self.lib.tracker_get_storage(self.handle, byref(out)))
+        return out.value
+
+    def get_consent(self):
+        out = c_int32(-1)
+        self._check("tracker_get_consent", self.lib.tracker_get_consent(self.handle, byref(out)))
         return out.value
 
     def offline_count(self):

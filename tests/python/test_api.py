@@ -93,6 +93,10 @@ def test_every_documented_config_key_is_accepted(lib, collector, storage_dir):
         "retry_base_ms": 100,
         "retry_max_ms": 1000,
         "send_interval_ms": 0,
+        "batch_endpoint": collector.url + "/batch",
+        "batch_format": "json",
+        "batch_max_hits": 50,
+        "batch_max_bytes": 65536,
     }
     t = ot.Tracker.create(lib, cfg, record=False)
     try:

@@ -78,6 +78,20 @@ CONFIG_ERRORS = [
     ({"endpoint": E, "encryption_key": "00ff"}, "encryption_key"),
     ({"endpoint": E, "encryption_key": "z" * 64}, "encryption_key"),
     ({"endpoint": E, "encryption_key": 7}, "encryption_key"),
+    ({"endpoint": E, "batch_endpoint": 5}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": None}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": ["http://127.0.0.1:9/batch"]}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "http://127.0.0.1:10/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_format": 1}, "batch_format"),
+    ({"endpoint": E, "batch_format": None}, "batch_format"),
+    ({"endpoint": E, "batch_format": "xml"}, "batch_format"),
+    ({"endpoint": E, "batch_max_hits": "5"}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_hits": 1.5}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_hits": True}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_hits": -1}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_bytes": "big"}, "batch_max_bytes"),
+    ({"endpoint": E, "batch_max_bytes": 2**64}, "batch_max_bytes"),
+    ({"endpoint": E, "batch_max_bytes": 1024.5}, "batch_max_bytes"),
 ]
 
 
@@ -140,6 +154,10 @@ NULL_CALLS = {
     "stats/tracker": lambda lib, h: lib.tracker_stats(None, byref(c_void_p())),
     "stats/out": lambda lib, h: lib.tracker_stats(h, None),
     "set_event_callback/tracker": lambda lib, h: lib.tracker_set_event_callback(None, None, None),
+    "set_transport/tracker": lambda lib, h: lib.tracker_set_transport(None, None, None),
+    "set_transport/tracker+callback": lambda lib, h: lib.tracker_set_transport(
+        None, ot.TRANSPORT_CALLBACK(lambda r, u: None), None),
+    "transport_complete/tracker": lambda lib, h: lib.tracker_transport_complete(None, 1, 200, None, None),
 }
 
 
@@ -162,6 +180,22 @@ def test_offline_delete_accepts_null_out(lib, t):
 
 def test_set_event_callback_null_callback_is_ok(lib, t):
     assert lib.tracker_set_event_callback(t.handle, None, None) == ot.OK
+
+
+def test_set_transport_null_callback_is_ok(lib, t, collector):
+    # NULL: the built-in client, also when no transport was ever set.
+    assert lib.tracker_set_transport(t.handle, None, None) == ot.OK
+    t.send_n([1])
+    assert t.flush() == ot.OK
+    assert collector.ns() == [1]
+
+
+@pytest.mark.parametrize("request_id", [0, 1, 7, 2**63, 2**64 - 1])
+def test_transport_complete_without_any_request(lib, t, collector, request_id):
+    for status in (200, 0, 503):
+        assert lib.tracker_transport_complete(t.handle, request_id, status, None, None) == ot.ERROR_INVALID_ARGUMENT
+        assert ot.last_error(lib) != ""
+    assert t.events == [] and collector.count == 0
 
 
 # ---------------------------------------------------------------- bad enum

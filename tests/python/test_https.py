@@ -110,3 +110,35 @@ def test_https_certificate_for_another_name_is_refused(tls_collector, pki):
     [[kind, status, _reason]] = out["events"]
     assert (kind, status) == (ot.EVENT_DROPPED, 0)
     assert tls_collector.count == 0
+
+
+BATCH_CHILD = r"""
+import json, sys
+import offtrack
+lib = offtrack.load()
+t = offtrack.Tracker.create(lib, json.loads(sys.argv[1]))
+t.send_n([1, 2, 3])
+lines = [i["hit"].split("?", 1)[1] for i in t.offline_get()]
+t.dispatch()
+t.flush(10000)
+out = {"lines": lines, "events": [[e.kind, e.http_status, e.n] for e in t.recorder.finals()]}
+t.destroy()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("tls_collector", ["ip"], indirect=True)
+@pytest.mark.parametrize("fmt", ["lines", "json"])
+def test_batch_post_over_https(tls_collector, pki, storage_dir, fmt):
+    config = _config(tls_collector, storage="always", storage_path=str(storage_dir),
+                     batch_endpoint=tls_collector.url + "/batch", batch_format=fmt)
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    env.update(OFFTRACK_LIB=ot.library_path(), PYTHONPATH=HERE, SSL_CERT_FILE=pki["ca"])
+    proc = subprocess.run([sys.executable, "-c", BATCH_CHILD, json.dumps(config)], env=env, cwd=HERE,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    [req] = tls_collector.requests
+    assert (req.method, req.route, req.ns) == ("POST", "/batch", [1, 2, 3])
+    assert [h.raw_query for h in req.hits] == out["lines"]
+    assert out["events"] == [[ot.EVENT_SENT, 200, n] for n in (1, 2, 3)]

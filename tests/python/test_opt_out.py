@@ -1,4 +1,5 @@
-"""Privacy opt-out: hits refused, queue purged, choice remembered per storage directory."""
+"""Privacy opt-out, the older name of consent denied: hits refused (reason "consent denied"),
+queue purged, choice remembered per storage directory."""
 
 import offtrack as ot
 
@@ -10,7 +11,7 @@ def test_opted_out_hits_are_dropped(make_tracker, collector, storage_dir):
     assert t.flush() == ot.OK
     final = t.recorder.wait_final([1])[1]
     assert final.kind == ot.EVENT_DROPPED
-    assert "opt-out" in final.reason
+    assert final.reason == "consent denied"
     assert t.recorder.of_kind(ot.EVENT_STORED) == []
     assert collector.quiet_for(0.2) == []
     assert t.offline_count() == 0
@@ -39,7 +40,7 @@ def test_opt_out_is_remembered_across_runs_until_lifted(make_tracker, collector,
     assert t2.stats()["opt_out"] is True
     t2.send_ok("n=1")
     final = t2.recorder.wait_final([1])[1]
-    assert final.kind == ot.EVENT_DROPPED and "opt-out" in final.reason
+    assert final.kind == ot.EVENT_DROPPED and final.reason == "consent denied"
     assert t2.set_opt_out(False) == ot.OK
     t2.send_ok("n=2")
     assert t2.flush() == ot.OK
@@ -58,7 +59,7 @@ def test_opt_out_without_storage_path(make_tracker, collector):
     assert t.set_opt_out(True) == ot.OK
     t.send_ok("n=1")
     assert t.flush() == ot.OK
-    assert "opt-out" in t.recorder.wait_final([1])[1].reason
+    assert t.recorder.wait_final([1])[1].reason == "consent denied"
     assert t.set_opt_out(False) == ot.OK
     t.send_ok("n=2")
     assert t.flush() == ot.OK

@@ -44,6 +44,8 @@ def expect(lib, rc, code, *words):
 
 # ------------------------------------------------------------------ NULL matrix
 
+_NOOP_TRANSPORT = ot.TRANSPORT_CALLBACK(lambda request, user_data: None)  # referenced for the whole run
+
 # (function, call with a live tracker `h` and `lib`, expected code, words in the message)
 NULL_CASES = [
     ("tracker_create", lambda lib, h: lib.tracker_create(None, byref(c_void_p())), ot.ERROR_NULL_ARGUMENT, ["config_json"]),
@@ -58,6 +60,11 @@ NULL_CASES = [
     ("tracker_flush", lambda lib, h: lib.tracker_flush(None, 10), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_set_online", lambda lib, h: lib.tracker_set_online(None, True), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_set_opt_out", lambda lib, h: lib.tracker_set_opt_out(None, True), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
+    ("tracker_set_consent", lambda lib, h: lib.tracker_set_consent(None, ot.CONSENT_GRANTED), ot.ERROR_NULL_ARGUMENT,
+     ["tracker"]),
+    ("tracker_get_consent", lambda lib, h: lib.tracker_get_consent(None, byref(c_int32())), ot.ERROR_NULL_ARGUMENT,
+     ["tracker"]),
+    ("tracker_get_consent", lambda lib, h: lib.tracker_get_consent(h, None), ot.ERROR_NULL_ARGUMENT, ["out_consent"]),
     ("tracker_offline_count", lambda lib, h: lib.tracker_offline_count(None, byref(c_uint64())), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_offline_count", lambda lib, h: lib.tracker_offline_count(h, None), ot.ERROR_NULL_ARGUMENT, ["out_count"]),
     ("tracker_offline_get", lambda lib, h: lib.tracker_offline_get(None, 5, byref(c_void_p())), ot.ERROR_NULL_ARGUMENT, ["tracker"]),
@@ -76,6 +83,16 @@ NULL_CASES = [
     ("tracker_set_event_callback", lambda lib, h: lib.tracker_set_event_callback(None, None, None),
      ot.ERROR_NULL_ARGUMENT, ["tracker"]),
     ("tracker_set_event_callback", lambda lib, h: lib.tracker_set_event_callback(h, None, None), ot.OK, []),  # removes
+    ("tracker_set_transport", lambda lib, h: lib.tracker_set_transport(None, None, None), ot.ERROR_NULL_ARGUMENT,
+     ["tracker"]),
+    ("tracker_set_transport", lambda lib, h: lib.tracker_set_transport(None, _NOOP_TRANSPORT, None),
+     ot.ERROR_NULL_ARGUMENT, ["tracker"]),
+    ("tracker_set_transport", lambda lib, h: lib.tracker_set_transport(h, None, None), ot.OK, []),  # built-in client
+    ("tracker_transport_complete", lambda lib, h: lib.tracker_transport_complete(None, 1, 200, None, None),
+     ot.ERROR_NULL_ARGUMENT, ["tracker"]),
+    # retry_after and error may be NULL: what is left is an id this tracker never gave out.
+    ("tracker_transport_complete", lambda lib, h: lib.tracker_transport_complete(h, 1, 200, None, None),
+     ot.ERROR_INVALID_ARGUMENT, []),
 ]
 
 # Functions without a pointer that can be NULL-checked with a result code.
@@ -150,6 +167,13 @@ def test_invalid_storage_mode(lib, t, mode):
     assert t.get_storage() == ot.STORAGE_ALWAYS
     expect(lib, t.set_storage(mode), ot.ERROR_INVALID_ARGUMENT, "storage mode", str(mode))
     assert t.get_storage() == ot.STORAGE_ALWAYS
+
+
+@pytest.mark.parametrize("consent", [-1, 3, 4, 2**31 - 1, -2**31])
+def test_invalid_consent(lib, t, consent):
+    assert t.set_consent(ot.CONSENT_PENDING) == ot.OK
+    expect(lib, t.set_consent(consent), ot.ERROR_INVALID_ARGUMENT, "tracker_set_consent", "consent", str(consent))
+    assert t.get_consent() == ot.CONSENT_PENDING
 
 
 def test_mode_without_storage_path(lib, make_tracker):
@@ -287,6 +311,10 @@ KEY_ERRORS = [
     ({"endpoint": E, "storage_path": None}, "storage_path"),
     ({"endpoint": E, "storage": "REQUIRED"}, "storage"),
     ({"endpoint": E, "storage": None}, "storage"),
+    ({"endpoint": E, "consent": "maybe"}, "consent"),
+    ({"endpoint": E, "consent": "GRANTED"}, "consent"),
+    ({"endpoint": E, "consent": 1}, "consent"),
+    ({"endpoint": E, "consent": None}, "consent"),
     ({"endpoint": E, "timestamp_param": "t s"}, "timestamp_param"),
     ({"endpoint": E, "timestamp_param": "a&b"}, "timestamp_param"),
     ({"endpoint": E, "timestamp_param": "x" * 65}, "timestamp_param"),
@@ -320,6 +348,25 @@ KEY_ERRORS = [
     ({"endpoint": E, "send_interval_ms": 3_600_001}, "send_interval_ms"),
     ({"endpoint": E, "encryption_key": "0" * 63}, "encryption_key"),
     ({"endpoint": E, "encryption_key": None}, "encryption_key"),
+    ({"endpoint": E, "batch_endpoint": "http://127.0.0.1:10/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "https://127.0.0.1:9/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "http://localhost:9/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "http://u:p@127.0.0.1:9/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "http://127.0.0.1:9/b\r\nX: y"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "http://127.0.0.1:9/batch#f"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "127.0.0.1:9/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_endpoint": "file:///tmp/batch"}, "batch_endpoint"),
+    ({"endpoint": E, "batch_format": "LINES"}, "batch_format"),
+    ({"endpoint": E, "batch_format": " json"}, "batch_format"),
+    ({"endpoint": E, "batch_format": ""}, "batch_format"),
+    ({"endpoint": E, "batch_max_hits": 0}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_hits": 10001}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_hits": 2.0}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_hits": None}, "batch_max_hits"),
+    ({"endpoint": E, "batch_max_bytes": 1023}, "batch_max_bytes"),
+    ({"endpoint": E, "batch_max_bytes": 16777217}, "batch_max_bytes"),
+    ({"endpoint": E, "batch_max_bytes": -1}, "batch_max_bytes"),
+    ({"endpoint": E, "batch_max_bytes": "524288"}, "batch_max_bytes"),
 ]
 
 
@@ -363,3 +410,81 @@ def test_calls_from_a_callback_during_destroy_return_closed(lib, collector):
     assert codes, "no event during destroy"
     assert all(s == ot.ERROR_CLOSED and d == ot.ERROR_CLOSED for _, s, d in codes), codes
     assert collector.quiet_for(0.3) == [] or all(r.param("late") is None for r in collector.requests)
+
+
+# ------------------------------------------------------------------ host transport boundary
+
+
+def _pending_request(lib, make_tracker, tmp_path):
+    tr = ot.HostTransport(lib)
+    t = make_tracker(storage="required", storage_path=tmp_path / "s", request_timeout_seconds=10,
+                     retry_base_ms=5000, retry_max_ms=5000)
+    assert t.set_transport(tr) == ot.OK
+    assert t.send("n=1") == ot.OK
+    [r] = tr.wait_requests(1)
+    return t, tr, r
+
+
+@pytest.mark.parametrize("field", ["retry_after", "error"])
+@pytest.mark.parametrize("text", [b"\xff\xfe", b"\xc3", b"a" * (1 << 20), b"", b"\r\n\x01"],
+                         ids=["invalid-utf8", "truncated-utf8", "1MiB", "empty", "control"])
+def test_completion_texts_never_crash(lib, make_tracker, tmp_path, field, text):
+    """retry_after and error are the host's text: whatever it holds, the call returns a result code
+    (OK, or INVALID_ARGUMENT leaving the request pending) and the tracker goes on."""
+    t, tr, r = _pending_request(lib, make_tracker, tmp_path)
+    status = 503 if field == "retry_after" else 0
+    args = (text, None) if field == "retry_after" else (None, text)
+    rc = lib.tracker_transport_complete(t.handle, r.request_id, status, *args)
+    assert rc in (ot.OK, ot.ERROR_INVALID_ARGUMENT), ot.RESULT_NAMES.get(rc, rc)
+    if rc == ot.ERROR_INVALID_ARGUMENT:
+        assert t.events == [] and len(err(lib)) < 512
+        assert tr.complete(r, status) == ot.OK
+    assert t.flush() == ot.OK
+    [stored] = t.events
+    assert (stored.kind, stored.http_status) == (ot.EVENT_STORED, status)
+    assert t.offline_get()[0]["attempts"] == (1 if status == 503 else 0)
+
+
+def test_racing_completions_of_one_request(lib, make_tracker, tmp_path):
+    """Eight threads complete the same request at once: exactly one wins, the hit is settled once."""
+    t, tr, r = _pending_request(lib, make_tracker, tmp_path)
+    barrier = threading.Barrier(8)
+    rcs = []
+
+    def racer(status):
+        barrier.wait()
+        rcs.append(lib.tracker_transport_complete(t.handle, r.request_id, status, None, None))
+
+    threads = [threading.Thread(target=racer, args=(200 if i % 2 else 404,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(rcs) == [ot.OK] + [ot.ERROR_INVALID_ARGUMENT] * 7
+    assert t.flush() == ot.OK
+    [final] = t.events
+    assert final.kind in (ot.EVENT_SENT, ot.EVENT_DROPPED)
+    assert t.offline_count() == 0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_transport_callback_that_raises_is_contained(lib, make_tracker, tmp_path):
+    """A Python exception inside the callback cannot cross into native code (ctypes prints and
+    returns): the request is never completed, so it times out as unreachable and is kept."""
+    calls = []
+
+    def broken(request, user_data):
+        calls.append(request.contents.request_id)
+        raise RuntimeError("host bug")
+
+    cb = ot.TRANSPORT_CALLBACK(broken)
+    t = make_tracker(storage="required", storage_path=tmp_path / "s", request_timeout_seconds=1,
+                     retry_base_ms=5000, retry_max_ms=5000)
+    t.raw_transport_callback = cb  # referenced for the tracker's life
+    assert lib.tracker_set_transport(t.handle, cb, None) == ot.OK
+    assert t.send("n=1") == ot.OK
+    t.recorder.wait_for(lambda evs: evs, timeout=4, message="STORED after the timeout")
+    [stored] = t.events
+    assert (stored.kind, stored.http_status) == (ot.EVENT_STORED, 0)
+    assert len(calls) == 1
+    assert t.offline_get()[0]["attempts"] == 0

@@ -38,5 +38,5 @@ def test_flush_returns_after_the_owed_opt_out_events(make_tracker, collector, st
         # No waiting: the DROPPED event was owed before the flush, so it is already there.
         final = t.recorder.final_by_n().get(n)
         assert final is not None and final.kind == ot.EVENT_DROPPED, (n, t.recorder.events[-3:])
-        assert final.reason == "opt-out", final
+        assert final.reason == "consent denied", final
     assert collector.quiet_for(0.2) == []

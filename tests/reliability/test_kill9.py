@@ -45,16 +45,33 @@ class Flapper:
         self.collector.up()
 
 
-def _run_child(endpoint, storage, first_k, kill_after, limit=None, pad=None):
+def _run_child(endpoint, storage, first_k, kill_after, limit=None, pad=None, min_acked=0):
+    """Runs kill_child.py and SIGKILLs it `kill_after` seconds after it
+    started, or after it acknowledged `min_acked` hits (so a slow start on a
+    busy machine cannot leave a run with too few hits to mean anything)."""
     cmd = [sys.executable, os.path.join(rel.HERE, "kill_child.py"), endpoint, str(storage), str(first_k)]
     cmd += [str(limit)] if limit else []
     cmd += [str(pad)] if pad else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rel.child_env())
     chunks, errs = [], []
-    readers = [threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True),
+    enough = threading.Event()
+
+    def read_out():
+        acked = 0
+        for raw in proc.stdout:
+            chunks.append(raw)
+            if raw.endswith(b"\n") and raw[:-1].isdigit():
+                acked += 1
+                if acked >= min_acked:
+                    enough.set()
+        enough.set()  # the child ended by itself
+
+    readers = [threading.Thread(target=read_out, daemon=True),
                threading.Thread(target=lambda: errs.append(proc.stderr.read()), daemon=True)]
     for r in readers:
         r.start()
+    if min_acked:
+        enough.wait(60)
     time.sleep(kill_after)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -158,7 +175,7 @@ def _kill9_at_a_full_queue(lib, collector, tmp_path, rng, pad=None):
             storage = tmp_path / f"store{run}"
             first_k = run * 1_000_000
             rc, acked, ready, err = _run_child(collector.endpoint, storage, first_k,
-                                               rng.uniform(0.4, 1.2), limit, pad)
+                                               rng.uniform(0.0, 0.8), limit, pad, min_acked=limit + 1)
             assert rc == -signal.SIGKILL, f"run {run}: child ended by itself (rc={rc}):\n{err[-3000:]}"
             assert "create failed" not in err and "send " not in err, f"run {run}: {err[-3000:]}"
             assert len(acked) > limit, f"run {run}: only {len(acked)} hits before the kill"

@@ -306,7 +306,7 @@ def test_opt_out_drops_purges_and_persists_until_lifted(lib, collector, tmp_path
         assert t.offline_count() == 0 and rel.files_containing(path, marker) == []
         finals = t.recorder.wait_final(list(range(50)) + [100])
         assert all(e.kind == ot.EVENT_DROPPED for e in finals.values())
-        assert "opt-out" in finals[100].reason
+        assert finals[100].reason == "consent denied"
         collector.up()
         assert t.dispatch() == ot.OK and t.flush() == ot.OK
     finally:
@@ -317,7 +317,7 @@ def test_opt_out_drops_purges_and_persists_until_lifted(lib, collector, tmp_path
     out = _probe(cfg, "n=200")
     assert out["create"] == ot.OK and out["stats_at_open"]["opt_out"] is True, out
     assert out["sends"] == [[ot.OK, ""]] and out["count"] == 0
-    assert [e[0] for e in out["events"]] == [ot.EVENT_DROPPED] and "opt-out" in out["events"][0][2]
+    assert [e[0] for e in out["events"]] == [ot.EVENT_DROPPED] and out["events"][0][2] == "consent denied"
     assert collector.quiet_for(0.3) == [] and collector.count == 0
 
     # Lifted: remembered too, and hits flow again.

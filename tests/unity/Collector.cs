@@ -11,8 +11,10 @@ namespace Offtrack.MonoTests
     /// <summary>One request as the collector received it.</summary>
     sealed class Request
     {
+        public string Method;
         public byte[] RawTarget;      // request target exactly as sent
         public string Target;         // the same, as Latin-1 text
+        public byte[] Body = new byte[0];  // as far as Content-Length says
         public List<KeyValuePair<string, string>> Headers = new List<KeyValuePair<string, string>>();
 
         /// <summary>Query parameters, percent-decoded as UTF-8 (strictly: bad UTF-8 throws).</summary>
@@ -78,10 +80,11 @@ namespace Offtrack.MonoTests
     }
 
     /// <summary>
-    /// A real HTTP collector on 127.0.0.1: answers every GET with a status
-    /// (200 unless told otherwise) and records it. Down() closes the listening
-    /// socket so connections are refused; Up() listens again on the same port.
-    /// Hang makes it read requests and not answer until released.
+    /// A real HTTP collector on 127.0.0.1: answers every request with a status
+    /// (200 unless told otherwise, with a Retry-After header if set) and
+    /// records it, body included. Down() closes the listening socket so
+    /// connections are refused; Up() listens again on the same port. Hang
+    /// makes it read requests and not answer until released.
     /// </summary>
     sealed class Collector : IDisposable
     {
@@ -91,6 +94,7 @@ namespace Offtrack.MonoTests
         TcpListener _listener;
         Thread _acceptThread;
         volatile int _status = 200;
+        volatile string _retryAfter;
 
         public Collector()
         {
@@ -111,6 +115,12 @@ namespace Offtrack.MonoTests
         public int Status
         {
             set { _status = value; }
+        }
+
+        /// <summary>Sent as Retry-After with every answer while not null.</summary>
+        public string RetryAfter
+        {
+            set { _retryAfter = value; }
         }
 
         public void Up()
@@ -207,6 +217,9 @@ namespace Offtrack.MonoTests
                     Request request = Parse(head);
                     if (request == null)
                         return;
+                    string length = request.Header("Content-Length");
+                    if (length != null)
+                        request.Body = ReadBody(stream, int.Parse(length));
                     lock (_lock)
                     {
                         _requests.Add(request);
@@ -214,8 +227,10 @@ namespace Offtrack.MonoTests
                     }
                     _release.WaitOne(20000);
                     int status = _status;
+                    string retryAfter = _retryAfter;
                     byte[] answer = Encoding.ASCII.GetBytes(
                         "HTTP/1.1 " + status + " " + (status == 200 ? "OK" : "Status") + "\r\n" +
+                        (retryAfter != null ? "Retry-After: " + retryAfter + "\r\n" : "") +
                         "Content-Length: 0\r\nConnection: close\r\n\r\n");
                     stream.Write(answer, 0, answer.Length);
                     stream.Flush();
@@ -249,6 +264,20 @@ namespace Offtrack.MonoTests
             return null;
         }
 
+        static byte[] ReadBody(Stream stream, int length)
+        {
+            var body = new byte[length];
+            int read = 0;
+            while (read < length)
+            {
+                int n = stream.Read(body, read, length - read);
+                if (n <= 0)
+                    break;
+                read += n;
+            }
+            return body;
+        }
+
         static Request Parse(byte[] head)
         {
             string text = Encoding.GetEncoding("iso-8859-1").GetString(head);
@@ -257,6 +286,7 @@ namespace Offtrack.MonoTests
             if (first.Length < 3)
                 return null;
             var request = new Request();
+            request.Method = first[0];
             request.Target = first[1];
             int start = Array.IndexOf(head, (byte)' ') + 1;
             request.RawTarget = new byte[first[1].Length];

@@ -195,6 +195,11 @@ namespace Offtrack.MonoTests
             config.Headers["X-A"] = "b";
             Is.Equal("{\"endpoint\":\"http://h/c\",\"timestamp_param\":\"\",\"headers\":{\"X-A\":\"b\"},\"max_attempts\":2}",
                 config.ToJson(), "the keys set, \"\" included");
+            var batch = new TrackerConfig("http://h/c") { BatchEndpoint = "http://h/b", BatchFormat = BatchFormat.Json, BatchMaxHits = 10, BatchMaxBytes = 2048 };
+            Is.Equal("{\"endpoint\":\"http://h/c\",\"batch_endpoint\":\"http://h/b\",\"batch_format\":\"json\",\"batch_max_hits\":10,\"batch_max_bytes\":2048}",
+                batch.ToJson(), "the batch keys");
+            batch.BatchFormat = BatchFormat.Lines;
+            Is.Contains("\"batch_format\":\"lines\"", batch.ToJson(), "lines format");
 
             using (var collector = new Collector())
             {
@@ -368,8 +373,9 @@ namespace Offtrack.MonoTests
                     tracker.Send("n=3");
                     Is.True(tracker.Flush(15000), "flush");
                     var dropped = log.Pump(tracker, TrackerEventKind.Dropped, 3);
-                    // The library's reason reads "opt-out: <explanation>".
-                    Is.True(dropped.All(e => e.Reason.StartsWith("opt-out", StringComparison.Ordinal)), "reason says opt-out: " + string.Join("; ", dropped));
+                    // Opt-out is consent denied, under its older name.
+                    Is.True(dropped.All(e => e.Reason == "consent denied"), "reason says consent denied: " + string.Join("; ", dropped));
+                    Is.Equal(Consent.Denied, tracker.Consent, "opted out is denied");
                     Is.True(dropped.Any(e => N(e.Hit) == 3), "the new hit n=3 is dropped: " + string.Join("; ", dropped));
                 }
                 using (var tracker = new Tracker(config))
@@ -378,6 +384,56 @@ namespace Offtrack.MonoTests
                     tracker.OptOut = false;
                     tracker.Send("n=4");
                     Is.Equal(1UL, tracker.OfflineCount, "accepted again");
+                }
+            }
+        }
+
+        [Check("consent: pending keeps hits and sends nothing, granted releases them in order, denied drops; remembered")]
+        static void ConsentStates()
+        {
+            using (var collector = new Collector())
+            {
+                collector.Up();
+                var config = Config(collector, StorageMode.Required, Env.NewDir("consent"));
+                config.Consent = Consent.Pending;
+                Is.Contains("\"consent\":\"pending\"", config.ToJson(), "config key");
+                using (var tracker = new Tracker(config))
+                {
+                    var log = new EventLog(tracker);
+                    Is.Equal(Consent.Pending, tracker.Consent, "the config's consent");
+                    tracker.Consent = Consent.Pending;
+                    tracker.Send("n=1");
+                    tracker.Send("n=2");
+                    tracker.Dispatch();
+                    tracker.SetOnline(true);
+                    Is.True(tracker.Flush(15000), "flush while pending");
+                    var stored = log.Pump(tracker, TrackerEventKind.Stored, 2);
+                    Is.True(stored.All(e => e.Reason == "consent pending: kept until granted"), "STORED reason: " + string.Join("; ", stored));
+                    Thread.Sleep(300);
+                    Is.Equal(0, collector.Requests.Count, "nothing sent while pending");
+                    var stats = tracker.GetStats();
+                    Is.Equal(Consent.Pending, stats.Consent, "stats.consent");
+                    Is.False(stats.OptOut, "pending is not opted out");
+                    Is.Equal(TrackerResult.ErrorInvalidArgument,
+                        Is.Throws<TrackerException>(() => tracker.Consent = (Consent)3, "consent 3").Result, "out-of-range consent");
+                    Is.Equal(Consent.Pending, tracker.Consent, "unchanged");
+                }
+                config.Consent = Consent.Granted;
+                using (var tracker = new Tracker(config))
+                {
+                    var log = new EventLog(tracker);
+                    Is.Equal(Consent.Pending, tracker.Consent, "the remembered answer wins over the config");
+                    tracker.Consent = Consent.Granted;
+                    var requests = collector.WaitFor(2, 10000);
+                    Is.Seq(new[] { 1, 2 }, requests.Select(r => r.N), "released in order");
+                    Is.True(requests.All(r => r.Param("ts") != null), "each with its creation time");
+                    tracker.Consent = Consent.Denied;
+                    Is.True(tracker.OptOut, "denied is opted out");
+                    tracker.Send("n=3");
+                    Is.True(tracker.Flush(15000), "flush");
+                    var dropped = log.Pump(tracker, TrackerEventKind.Dropped, 1);
+                    Is.Equal("consent denied", dropped.Single().Reason, "DROPPED reason");
+                    Is.Equal(2, collector.Requests.Count, "nothing sent while denied");
                 }
             }
         }

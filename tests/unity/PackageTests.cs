@@ -43,8 +43,11 @@ namespace Offtrack.MonoTests
                 Is.True(((string)sample["path"]).StartsWith("Samples~/", StringComparison.Ordinal), "sample under Samples~");
                 Is.True(Directory.GetFiles(path, "*.cs").Length > 0, "sample script in " + path);
             }
+            var deps = pkg.ContainsKey("dependencies") ? (Dictionary<string, object>)pkg["dependencies"] : new Dictionary<string, object>();
+            Is.True(deps.ContainsKey("com.unity.modules.unitywebrequest"), "depends on the UnityWebRequest module (UnityWebRequestTransport)");
             var changelog = File.ReadAllText(Path.Combine(Package, "CHANGELOG.md"));
-            var first = Regex.Match(changelog, @"(?m)^## \[([^\]]+)\]");
+            // An "Unreleased" section may sit above the newest version.
+            var first = Regex.Match(changelog, @"(?m)^## \[(?!Unreleased\])([^\]]+)\]");
             Is.Equal(version, first.Groups[1].Value, "newest CHANGELOG entry");
         }
 
@@ -316,7 +319,7 @@ namespace Offtrack.MonoTests
                 bool editor = variant.EndsWith("editor", StringComparison.Ordinal);
                 Is.Equal(editor ? 1 : 0, reload.Count, variant + ": [InitializeOnLoadMethod] hook for beforeAssemblyReload");
 
-                foreach (var field in new[] { "endpoint", "storageMode", "storageFolder", "dispatchOnPause", "useReachabilityHint" })
+                foreach (var field in new[] { "endpoint", "storageMode", "storageFolder", "dispatchOnPause", "useReachabilityHint", "useUnityWebRequest" })
                 {
                     var f = type.GetField(field);
                     Is.True(f != null && f.IsPublic && !f.IsStatic, variant + ": Inspector field " + field);
@@ -361,7 +364,7 @@ namespace Offtrack.MonoTests
 
                 string dir = Env.NewDir("component");
                 var config = (TrackerConfig)build.Invoke(component, new object[] { dir });
-                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\"}",
+                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\",\"consent\":\"granted\"}",
                     config.ToJson(), "a new component sends only its own settings");
                 using (var tracker = new Tracker(config))
                 {
@@ -381,7 +384,7 @@ namespace Offtrack.MonoTests
                 type.GetField("maxQueueHits").SetValue(component, 5L); // not ticked: not sent
                 dir = Env.NewDir("component");
                 config = (TrackerConfig)build.Invoke(component, new object[] { dir });
-                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\","
+                Is.Equal("{\"endpoint\":\"" + collector.Endpoint + "\",\"storage_path\":\"" + dir + "\",\"storage\":\"required\",\"consent\":\"granted\","
                     + "\"timestamp_param\":\"\",\"id_param\":\"hid\",\"max_attempts\":2}",
                     config.ToJson(), "the ticked settings are added");
                 using (var tracker = new Tracker(config))

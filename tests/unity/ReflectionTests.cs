@@ -80,6 +80,7 @@ namespace Offtrack.MonoTests
             { "const tracker*", new[] { "Offtrack.TrackerHandle" } },
             { "tracker**", new[] { "System.IntPtr&" } },
             { "tracker_event_callback", new[] { "Offtrack.NativeMethods+EventCallback" } },
+            { "tracker_transport_callback", new[] { "Offtrack.NativeMethods+TransportCallback" } },
             { "void*", new[] { "System.IntPtr" } },
         };
 
@@ -198,10 +199,10 @@ namespace Offtrack.MonoTests
                 foreach (var p in d.GetMethod("Invoke").GetParameters())
                     if (forbidden.Contains(strip(p.ParameterType)))
                         problems.Add(d.Name + " " + p.Name + ": " + p.ParameterType.Name);
-            var evt = Core.GetType("Offtrack.NativeMethods+NativeEvent");
-            foreach (var f in evt.GetFields())
-                if (forbidden.Contains(f.FieldType))
-                    problems.Add("NativeEvent." + f.Name + ": " + f.FieldType.Name);
+            foreach (string structName in new[] { "NativeEvent", "NativeRequest" })
+                foreach (var f in Core.GetType("Offtrack.NativeMethods+" + structName).GetFields())
+                    if (forbidden.Contains(f.FieldType))
+                        problems.Add(structName + "." + f.Name + ": " + f.FieldType.Name);
             Is.True(problems.Count == 0, string.Join("\n", problems));
         }
 
@@ -302,7 +303,14 @@ namespace Offtrack.MonoTests
             Is.True(problems.Count == 0, string.Join("\n", problems));
         }
 
-        [Check("tracker parameters use the SafeHandle (except tracker_destroy, called from ReleaseHandle)")]
+        // Raw pointers: tracker_destroy is called from ReleaseHandle;
+        // tracker_transport_complete from the transport callback, where a
+        // SafeHandle's last release would destroy the tracker inside its own
+        // callback (TrackerHandle.TransportComplete holds a reference for
+        // every other caller).
+        static readonly string[] RawTrackerFunctions = { "tracker_destroy", "tracker_transport_complete" };
+
+        [Check("tracker parameters use the SafeHandle (except tracker_destroy and tracker_transport_complete, see RawTrackerFunctions)")]
         static void SafeHandles()
         {
             var handle = Core.GetType("Offtrack.TrackerHandle");
@@ -313,7 +321,7 @@ namespace Offtrack.MonoTests
                 var ps = m.GetParameters();
                 if (ps.Length == 0 || ps[0].Name != "tracker" || ps[0].ParameterType.IsByRef)
                     continue;
-                bool wantRaw = Describe(m) == "tracker_destroy";
+                bool wantRaw = RawTrackerFunctions.Contains(Describe(m));
                 if ((ps[0].ParameterType == handle) == wantRaw)
                     problems.Add(Describe(m) + ": first parameter is " + ps[0].ParameterType.Name);
             }
@@ -332,6 +340,19 @@ namespace Offtrack.MonoTests
                 new[] { "Kind", "Id", "Hit", "HttpStatus", "Reason" }.Select(f => evt.GetField(f).FieldType), "field types");
         }
 
+        [Check("struct tracker_request layout matches C (LP64)")]
+        static void RequestLayout()
+        {
+            Is.Equal(8, IntPtr.Size, "64-bit process");
+            var req = Core.GetType("Offtrack.NativeMethods+NativeRequest");
+            var fields = new[] { "RequestId", "Method", "Url", "ContentType", "Body", "BodyLen", "Headers", "TimeoutMs" };
+            Is.Equal(64, Marshal.SizeOf(req), "size");
+            Is.Seq(new long[] { 0, 8, 16, 24, 32, 40, 48, 56 }, fields.Select(f => (long)Marshal.OffsetOf(req, f)), "field offsets");
+            Is.Seq(new[] { typeof(ulong), typeof(IntPtr), typeof(IntPtr), typeof(IntPtr), typeof(IntPtr), typeof(UIntPtr), typeof(IntPtr), typeof(uint) },
+                fields.Select(f => req.GetField(f).FieldType), "field types");
+            Is.Equal(fields.Length, req.GetFields().Length, "no other fields");
+        }
+
         [Check("enums match the header's constants (#define values and enumerators), both ways")]
         static void Constants()
         {
@@ -345,6 +366,8 @@ namespace Offtrack.MonoTests
             var expected = new Dictionary<string, int>();
             foreach (StorageMode v in Enum.GetValues(typeof(StorageMode)))
                 expected["TRACKER_STORAGE_" + v.ToString().ToUpperInvariant()] = (int)v;
+            foreach (Consent v in Enum.GetValues(typeof(Consent)))
+                expected["TRACKER_CONSENT_" + v.ToString().ToUpperInvariant()] = (int)v;
             foreach (TrackerEventKind v in Enum.GetValues(typeof(TrackerEventKind)))
                 expected["TRACKER_EVENT_" + v.ToString().ToUpperInvariant()] = (int)v;
             foreach (TrackerResult v in Enum.GetValues(typeof(TrackerResult)))

@@ -1,5 +1,5 @@
 // Never shipped. A minimal hand-written stand-in for the few UnityEngine and
-// UnityEditor types the package's MonoBehaviour layer and sample use, so mcs
+// UnityEditor types the package's MonoBehaviour layer and samples use, so mcs
 // can compile them outside Unity and a typo cannot reach users. Signatures
 // follow Unity's public API; bodies do nothing. The only stand-in code that
 // ever runs is the empty constructors, when PackageTests.LayerConfig makes
@@ -48,6 +48,32 @@ namespace UnityEngine
     {
         public static string persistentDataPath { get { return ""; } }
         public static NetworkReachability internetReachability { get { return NetworkReachability.NotReachable; } }
+    }
+
+    public struct Rect
+    {
+        public Rect(float x, float y, float width, float height) { this.x = x; this.y = y; this.width = width; this.height = height; }
+        public float x, y, width, height;
+    }
+
+    public static class Screen
+    {
+        public static int width { get { return 0; } }
+        public static int height { get { return 0; } }
+    }
+
+    public sealed class GUILayoutOption
+    {
+    }
+
+    public static class GUILayout
+    {
+        public static void BeginArea(Rect screenRect) { }
+        public static void EndArea() { }
+        public static void BeginHorizontal(params GUILayoutOption[] options) { }
+        public static void EndHorizontal() { }
+        public static void Label(string text, params GUILayoutOption[] options) { }
+        public static bool Button(string text, params GUILayoutOption[] options) { return false; }
     }
 
     public static class Time
@@ -121,6 +147,48 @@ namespace UnityEngine
     public sealed class RequireComponent : Attribute
     {
         public RequireComponent(Type requiredComponent) { }
+    }
+}
+
+namespace UnityEngine
+{
+    public class AsyncOperation
+    {
+        public bool isDone { get { return false; } }
+    }
+}
+
+namespace UnityEngine.Networking
+{
+    public class UploadHandler : IDisposable
+    {
+        public string contentType { get; set; }
+        public void Dispose() { }
+    }
+
+    public sealed class UploadHandlerRaw : UploadHandler
+    {
+        public UploadHandlerRaw(byte[] data) { }
+    }
+
+    public class UnityWebRequestAsyncOperation : AsyncOperation
+    {
+    }
+
+    public class UnityWebRequest : IDisposable
+    {
+        public UnityWebRequest(string url, string method) { }
+        public int redirectLimit { get; set; }
+        public int timeout { get; set; }
+        public UploadHandler uploadHandler { get; set; }
+        public bool isDone { get { return false; } }
+        public long responseCode { get { return -1; } }
+        public string error { get { return null; } }
+        public void SetRequestHeader(string name, string value) { }
+        public string GetResponseHeader(string name) { return null; }
+        public UnityWebRequestAsyncOperation SendWebRequest() { return null; }
+        public void Abort() { }
+        public void Dispose() { }
     }
 }
 

@@ -11,12 +11,23 @@ namespace Offtrack
         Always = 2,
     }
 
+    /// <summary>The player's answer to the consent question (TRACKER_CONSENT_*).</summary>
+    public enum Consent
+    {
+        /// <summary>Hits are delivered.</summary>
+        Granted = 0,
+        /// <summary>Not answered yet: hits are kept (on disk unless the mode is Never) and nothing is sent.</summary>
+        Pending = 1,
+        /// <summary>Refused: the queue is purged and new hits are dropped.</summary>
+        Denied = 2,
+    }
+
     /// <summary>Kind of a <see cref="TrackerEvent"/> (TRACKER_EVENT_*).</summary>
     public enum TrackerEventKind
     {
         /// <summary>The collector accepted the hit.</summary>
         Sent = 0,
-        /// <summary>The hit is kept on disk for later.</summary>
+        /// <summary>The hit is kept for later: on disk, or in memory while consent is pending in Never mode.</summary>
         Stored = 1,
         /// <summary>The hit is gone without being delivered; the reason says why.</summary>
         Dropped = 2,

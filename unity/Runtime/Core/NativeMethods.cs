@@ -21,6 +21,23 @@ namespace Offtrack
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void EventCallback(IntPtr trackerEvent, IntPtr userData);
 
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void TransportCallback(IntPtr request, IntPtr userData);
+
+        /// <summary>Layout of <c>struct tracker_request</c>.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct NativeRequest
+        {
+            public ulong RequestId;
+            public IntPtr Method;
+            public IntPtr Url;
+            public IntPtr ContentType;
+            public IntPtr Body;
+            public UIntPtr BodyLen;
+            public IntPtr Headers;
+            public uint TimeoutMs;
+        }
+
         /// <summary>Layout of <c>struct tracker_event</c>.</summary>
         [StructLayout(LayoutKind.Sequential)]
         internal struct NativeEvent
@@ -69,6 +86,12 @@ namespace Offtrack
         [DllImport(Library, EntryPoint = "tracker_set_opt_out", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int tracker_set_opt_out(TrackerHandle tracker, [MarshalAs(UnmanagedType.I1)] bool optOut);
 
+        [DllImport(Library, EntryPoint = "tracker_set_consent", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int tracker_set_consent(TrackerHandle tracker, int consent);
+
+        [DllImport(Library, EntryPoint = "tracker_get_consent", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int tracker_get_consent(TrackerHandle tracker, out int consent);
+
         [DllImport(Library, EntryPoint = "tracker_offline_count", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int tracker_offline_count(TrackerHandle tracker, out ulong count);
 
@@ -95,5 +118,15 @@ namespace Offtrack
 
         [DllImport(Library, EntryPoint = "tracker_set_event_callback", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int tracker_set_event_callback(TrackerHandle tracker, EventCallback callback, IntPtr userData);
+
+        [DllImport(Library, EntryPoint = "tracker_set_transport", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int tracker_set_transport(TrackerHandle tracker, TransportCallback callback, IntPtr userData);
+
+        // Takes the raw pointer: the transport callback calls it on the worker,
+        // where releasing a SafeHandle's last reference would run
+        // tracker_destroy inside the callback; TrackerHandle.TransportComplete
+        // holds a reference around every other call.
+        [DllImport(Library, EntryPoint = "tracker_transport_complete", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int tracker_transport_complete(IntPtr tracker, ulong requestId, int httpStatus, [In] byte[] retryAfter, [In] byte[] error);
     }
 }

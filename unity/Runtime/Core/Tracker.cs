@@ -14,6 +14,10 @@ namespace Offtrack
     /// Events are produced on the library's worker thread and only queued there;
     /// <see cref="DispatchEvents"/> raises them on the thread that calls it (the
     /// main thread, from Update), so handlers may touch engine objects.
+    ///
+    /// With a host transport (<see cref="SetTransport"/>) the requests are queued
+    /// the same way and <see cref="PumpTransport"/> starts them on its caller's
+    /// thread.
     /// </summary>
     public sealed class Tracker : IDisposable
     {
@@ -30,6 +34,25 @@ namespace Offtrack
         readonly TrackerHandle _handle;
         readonly EventQueue _events = new EventQueue();
         int _disposed;
+
+        // Host transport: requests the worker handed over, waiting for
+        // PumpTransport, and every request not answered yet (queued or
+        // started). _transportLock guards both and _transportClosing; it is
+        // never held across a native call, because tracker_set_transport may
+        // wait for a callback that needs it.
+        readonly object _transportLock = new object();
+        readonly object _setTransportLock = new object();
+        readonly Queue<TransportRequest> _queuedRequests = new Queue<TransportRequest>();
+        readonly List<TransportRequest> _openRequests = new List<TransportRequest>();
+        bool _transportClosing;
+
+        static Tracker()
+        {
+            // A native worker must never call into a domain that is being
+            // unloaded (an Editor domain reload, or any host that unloads
+            // domains): every tracker of the domain is destroyed first.
+            AppDomain.CurrentDomain.DomainUnload += (sender, args) => DisposeAll();
+        }
 
         /// <summary>Creates a tracker from the library's JSON configuration.</summary>
         public Tracker(string configJson)
@@ -155,13 +178,34 @@ namespace Offtrack
         }
 
         /// <summary>
-        /// Privacy opt-out, remembered in the storage directory across runs.
-        /// While true, new hits are dropped and the stored queue is purged.
+        /// Privacy opt-out, the older name of <see cref="Consent"/>: true is
+        /// <see cref="Offtrack.Consent.Denied"/>, false <see cref="Offtrack.Consent.Granted"/>.
         /// </summary>
         public bool OptOut
         {
-            get { return GetStats().OptOut; }
+            get { return Consent == Offtrack.Consent.Denied; }
             set { Check("tracker_set_opt_out", NativeMethods.tracker_set_opt_out(Handle, value)); }
+        }
+
+        /// <summary>
+        /// The player's consent, remembered in the storage directory across
+        /// runs (it then wins over <see cref="TrackerConfig.Consent"/>).
+        /// Pending keeps hits and sends nothing, not even on Dispatch; Granted
+        /// sends what was kept, in order, each with the time it was made;
+        /// Denied purges the queue and drops new hits.
+        /// </summary>
+        public Consent Consent
+        {
+            get
+            {
+                int consent;
+                Check("tracker_get_consent", NativeMethods.tracker_get_consent(Handle, out consent));
+                return (Consent)consent;
+            }
+            set
+            {
+                Check("tracker_set_consent", NativeMethods.tracker_set_consent(Handle, (int)value));
+            }
         }
 
         /// <summary>Number of hits in the offline queue.</summary>
@@ -266,9 +310,114 @@ namespace Offtrack
         }
 
         /// <summary>
+        /// Sends the tracker's requests through <paramref name="transport"/>
+        /// instead of the library's built-in HTTP client. The library hands
+        /// each request over on its worker thread; it is queued, and
+        /// <see cref="PumpTransport"/> starts it on the thread that calls that
+        /// (the main thread, every frame). Requests already handed to an
+        /// earlier transport go on with it. The tracker stays reachable (not
+        /// collected) until it is disposed.
+        /// </summary>
+        public void SetTransport(IHostTransport transport)
+        {
+            if (transport == null)
+                throw new ArgumentNullException("transport");
+            lock (_setTransportLock)
+            {
+                TrackerHandle handle = Handle;
+                var binding = TransportBinding.Register(this, transport, handle.DangerousGetHandle());
+                int rc;
+                try
+                {
+                    rc = NativeMethods.tracker_set_transport(handle, TransportBinding.Callback, binding.Key);
+                }
+                catch (Exception)
+                {
+                    TransportBinding.Unregister(binding.Key);
+                    throw;
+                }
+                if (rc != 0)
+                {
+                    TransportBinding.Unregister(binding.Key);
+                    throw TrackerException.FromLastCall("tracker_set_transport", rc);
+                }
+                // Registered until the tracker is destroyed: a callback that
+                // began before a later SetTransport or ClearTransport may
+                // still be using it.
+                handle.AttachTransportKey(binding.Key);
+            }
+        }
+
+        /// <summary>
+        /// Back to the library's built-in HTTP client. Requests already handed
+        /// to the host transport may still be answered.
+        /// </summary>
+        public void ClearTransport()
+        {
+            lock (_setTransportLock)
+                Check("tracker_set_transport", NativeMethods.tracker_set_transport(Handle, null, IntPtr.Zero));
+        }
+
+        /// <summary>
+        /// Starts the requests the library handed over since the last call, each
+        /// with the transport it was made for, oldest first, on the calling
+        /// thread; returns how many. Requests whose timeout has passed while
+        /// they waited are not started (the library no longer waits for them).
+        /// If a transport's Start throws, that request is answered as "no
+        /// answer", the exception propagates and the rest stay queued. After
+        /// Dispose it does nothing.
+        /// </summary>
+        public int PumpTransport()
+        {
+            int budget;
+            lock (_transportLock)
+                budget = _queuedRequests.Count;
+            int started = 0;
+            for (int i = 0; i < budget; i++)
+            {
+                TransportRequest request;
+                lock (_transportLock)
+                {
+                    if (_queuedRequests.Count == 0)
+                        break;
+                    request = _queuedRequests.Dequeue();
+                }
+                if (request.IsFinished)
+                    continue;
+                if (request.IsExpired)
+                {
+                    // Sent now, it could deliver a hit the library still keeps: a duplicate later.
+                    if (request.MarkFinished())
+                        ForgetRequest(request);
+                    continue;
+                }
+                try
+                {
+                    request.Binding.Transport.Start(request);
+                }
+                catch (Exception e)
+                {
+                    request.Fail("the host transport could not start the request: " + e.Message);
+                    throw;
+                }
+                started++;
+            }
+            return started;
+        }
+
+        /// <summary>Requests handed over by the library and not started yet.</summary>
+        public int QueuedTransportRequests
+        {
+            get { lock (_transportLock) return _queuedRequests.Count; }
+        }
+
+        /// <summary>
         /// Stops the tracker: the in-flight request may finish (bounded by
         /// shutdown_timeout_ms), the store is closed and its lock released.
-        /// Stored hits stay for the next run. The event callback stays
+        /// Stored hits stay for the next run. Requests of a host transport not
+        /// answered yet are answered as "no answer" first, so this never waits
+        /// for the host (their hits stay stored, or are dropped in Never
+        /// mode); a later answer to them is refused. The event callback stays
         /// registered until the native tracker is gone, so the Dropped events
         /// of Never-mode hits still in memory or in flight are queued too:
         /// call <see cref="DispatchEvents"/> afterwards to raise them. Calling
@@ -280,15 +429,26 @@ namespace Offtrack
                 return;
             lock (s_live)
                 s_live.RemoveAll(w => !w.IsAlive || ReferenceEquals(w.Target, this));
+            List<TransportRequest> open;
+            lock (_transportLock)
+            {
+                _transportClosing = true;
+                open = new List<TransportRequest>(_openRequests);
+                _queuedRequests.Clear();
+            }
+            foreach (var request in open)
+                request.Fail("the tracker was disposed before the host transport answered");
             // Destroys the tracker once no call is in flight, then frees user_data.
             _handle.Dispose();
         }
 
         /// <summary>
-        /// Disposes every live tracker of this AppDomain. The Unity component
-        /// calls it before an Editor domain reload (a native thread must not call
-        /// into an unloaded domain) and when Play starts without one (the old
-        /// trackers would keep their stores locked).
+        /// Disposes every live tracker of this AppDomain, then refuses every
+        /// request and transport registration made before. The Unity component
+        /// calls it before an Editor domain reload (a native thread must not
+        /// call into an unloaded domain) and when Play starts without one (the
+        /// old trackers would keep their stores locked); the domain's unload
+        /// calls it too.
         /// </summary>
         public static void DisposeAll()
         {
@@ -305,6 +465,41 @@ namespace Offtrack
             }
             foreach (var t in live)
                 t.Dispose();
+            TransportBinding.NewGeneration();
+        }
+
+        /// <summary>Queues a request the worker handed over; false once the tracker is being disposed.</summary>
+        internal bool EnqueueTransportRequest(TransportRequest request)
+        {
+            lock (_transportLock)
+            {
+                if (_transportClosing)
+                    return false;
+                _queuedRequests.Enqueue(request);
+                _openRequests.Add(request);
+                return true;
+            }
+        }
+
+        /// <summary>Passes a request's answer to the library; false if it was refused or the tracker is gone.</summary>
+        internal bool CompleteTransport(TransportRequest request, int httpStatus, string retryAfter, string error)
+        {
+            ForgetRequest(request);
+            try
+            {
+                return _handle.TransportComplete(request.Id, httpStatus,
+                    Utf8.ToNativeLenient(retryAfter), Utf8.ToNativeLenient(error)) == 0;
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+
+        void ForgetRequest(TransportRequest request)
+        {
+            lock (_transportLock)
+                _openRequests.Remove(request);
         }
 
         TrackerHandle Handle

@@ -4,6 +4,15 @@ using System.Text;
 
 namespace Offtrack
 {
+    /// <summary>Body of a batched POST (batch_format).</summary>
+    public enum BatchFormat
+    {
+        /// <summary>text/plain: one hit per line, each the query a GET of it would carry.</summary>
+        Lines = 0,
+        /// <summary>application/json: {"requests":["?&lt;query&gt;", …]}.</summary>
+        Json = 1,
+    }
+
     /// <summary>
     /// The JSON configuration of tracker_create as typed properties. Only the
     /// properties that were set are written: a null property (and an empty
@@ -24,6 +33,8 @@ namespace Offtrack
         /// <summary>Directory of this tracker's queue; required unless the storage mode is Never.</summary>
         public string StoragePath { get; set; }
         public StorageMode? Storage { get; set; }
+        /// <summary>Consent until the app records the player's answer (which the storage directory remembers).</summary>
+        public Consent? Consent { get; set; }
         /// <summary>Name of the creation-time parameter; "" turns it off.</summary>
         public string TimestampParam { get; set; }
         public bool? TimestampOfflineOnly { get; set; }
@@ -43,6 +54,13 @@ namespace Offtrack
         public long? RetryBaseMs { get; set; }
         public long? RetryMaxMs { get; set; }
         public long? SendIntervalMs { get; set; }
+        /// <summary>URL on the endpoint's origin that takes a POST of many hits; "" turns batching off.</summary>
+        public string BatchEndpoint { get; set; }
+        public BatchFormat? BatchFormat { get; set; }
+        /// <summary>Most hits in one batch.</summary>
+        public int? BatchMaxHits { get; set; }
+        /// <summary>Most body bytes in one batch; a larger hit goes alone.</summary>
+        public long? BatchMaxBytes { get; set; }
 
         public string ToJson()
         {
@@ -51,6 +69,7 @@ namespace Offtrack
             Add(sb, ref first, "endpoint", Endpoint == null ? null : Json.Quote(Endpoint));
             Add(sb, ref first, "storage_path", StoragePath == null ? null : Json.Quote(StoragePath));
             Add(sb, ref first, "storage", Storage.HasValue ? Json.Quote(ModeName(Storage.Value)) : null);
+            Add(sb, ref first, "consent", Consent.HasValue ? Json.Quote(ConsentName(Consent.Value)) : null);
             Add(sb, ref first, "timestamp_param", TimestampParam == null ? null : Json.Quote(TimestampParam));
             Add(sb, ref first, "timestamp_offline_only", TimestampOfflineOnly.HasValue ? (TimestampOfflineOnly.Value ? "true" : "false") : null);
             Add(sb, ref first, "id_param", IdParam == null ? null : Json.Quote(IdParam));
@@ -74,6 +93,10 @@ namespace Offtrack
             Add(sb, ref first, "retry_base_ms", Number(RetryBaseMs));
             Add(sb, ref first, "retry_max_ms", Number(RetryMaxMs));
             Add(sb, ref first, "send_interval_ms", Number(SendIntervalMs));
+            Add(sb, ref first, "batch_endpoint", BatchEndpoint == null ? null : Json.Quote(BatchEndpoint));
+            Add(sb, ref first, "batch_format", BatchFormat.HasValue ? Json.Quote(BatchFormat.Value == Offtrack.BatchFormat.Json ? "json" : "lines") : null);
+            Add(sb, ref first, "batch_max_hits", Number(BatchMaxHits));
+            Add(sb, ref first, "batch_max_bytes", Number(BatchMaxBytes));
             sb.Append('}');
             return sb.ToString();
         }
@@ -91,6 +114,17 @@ namespace Offtrack
                 case StorageMode.Required: return "required";
                 case StorageMode.Always: return "always";
                 default: return ((int)mode).ToString(CultureInfo.InvariantCulture);
+            }
+        }
+
+        internal static string ConsentName(Offtrack.Consent consent)
+        {
+            switch (consent)
+            {
+                case Offtrack.Consent.Granted: return "granted";
+                case Offtrack.Consent.Pending: return "pending";
+                case Offtrack.Consent.Denied: return "denied";
+                default: return ((int)consent).ToString(CultureInfo.InvariantCulture);
             }
         }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 
 namespace Offtrack
@@ -12,6 +13,9 @@ namespace Offtrack
     {
         // GCHandle (as IntPtr) of the event sink given to the library as user_data.
         IntPtr _userData;
+
+        // Registry keys of the host transports set on this tracker (TransportBinding).
+        readonly List<IntPtr> _transportKeys = new List<IntPtr>();
 
         internal TrackerHandle(IntPtr tracker)
             : base(IntPtr.Zero, true)
@@ -29,6 +33,33 @@ namespace Offtrack
             _userData = userData;
         }
 
+        /// <summary>Unregisters the transport binding once the tracker is destroyed.</summary>
+        internal void AttachTransportKey(IntPtr key)
+        {
+            lock (_transportKeys)
+                _transportKeys.Add(key);
+        }
+
+        /// <summary>
+        /// tracker_transport_complete with a reference held on the handle, so
+        /// the tracker cannot be destroyed during the call. Throws
+        /// ObjectDisposedException once the tracker is disposed.
+        /// </summary>
+        internal int TransportComplete(ulong requestId, int httpStatus, byte[] retryAfter, byte[] error)
+        {
+            bool added = false;
+            try
+            {
+                DangerousAddRef(ref added);
+                return NativeMethods.tracker_transport_complete(handle, requestId, httpStatus, retryAfter, error);
+            }
+            finally
+            {
+                if (added)
+                    DangerousRelease();
+            }
+        }
+
         protected override bool ReleaseHandle()
         {
             // No callback runs after tracker_destroy returns, so the callback is
@@ -41,6 +72,12 @@ namespace Offtrack
             {
                 GCHandle.FromIntPtr(_userData).Free();
                 _userData = IntPtr.Zero;
+            }
+            lock (_transportKeys)
+            {
+                foreach (IntPtr key in _transportKeys)
+                    TransportBinding.Unregister(key);
+                _transportKeys.Clear();
             }
             return true;
         }

@@ -17,7 +17,9 @@ namespace Offtrack
         public ulong FailedAttempts { get; private set; }
         public bool Online { get; private set; }
         public StorageMode Storage { get; private set; }
+        /// <summary>True exactly when <see cref="Consent"/> is Denied.</summary>
         public bool OptOut { get; private set; }
+        public Consent Consent { get; private set; }
         public string LastError { get; private set; }
         /// <summary>Unix milliseconds of the last delivery, 0 if none yet.</summary>
         public long LastSuccessMs { get; private set; }
@@ -42,6 +44,7 @@ namespace Offtrack
             s.FailedAttempts = Json.ToUInt64(Json.Get(obj, "failed_attempts"));
             s.Online = Json.Get(obj, "online") as bool? ?? false;
             s.OptOut = Json.Get(obj, "opt_out") as bool? ?? false;
+            s.Consent = ParseConsent(Json.Get(obj, "consent") as string);
             s.Storage = ParseMode(Json.Get(obj, "storage") as string);
             s.LastError = Json.Get(obj, "last_error") as string ?? string.Empty;
             s.LastSuccessMs = Json.ToInt64(Json.Get(obj, "last_success_ms"));
@@ -57,6 +60,17 @@ namespace Offtrack
                 case "required": return StorageMode.Required;
                 case "always": return StorageMode.Always;
                 default: return StorageMode.Never;
+            }
+        }
+
+        static Consent ParseConsent(string name)
+        {
+            switch (name)
+            {
+                case "granted": return Offtrack.Consent.Granted;
+                case "denied": return Offtrack.Consent.Denied;
+                // Unknown: the side that sends nothing.
+                default: return Offtrack.Consent.Pending;
             }
         }
 

@@ -9,7 +9,8 @@ namespace Offtrack
     {
         // Strict on the way in: a lone surrogate would otherwise become U+FFFD silently.
         static readonly UTF8Encoding Strict = new UTF8Encoding(false, true);
-        // Lenient on the way out: this runs inside the event callback, which must not throw.
+        // Lenient on the way out (this runs inside the native callbacks, which
+        // must not throw) and for texts the host hands back.
         static readonly UTF8Encoding Lenient = new UTF8Encoding(false, false);
 
         /// <summary>The string as NUL-terminated UTF-8.</summary>
@@ -30,6 +31,23 @@ namespace Offtrack
             {
                 throw new ArgumentException("is not valid UTF-16 (unpaired surrogate)", paramName, e);
             }
+            return bytes;
+        }
+
+        /// <summary>
+        /// The string as NUL-terminated UTF-8, cut at its first NUL, unpaired
+        /// surrogates replaced; null for null. For texts from elsewhere (error
+        /// messages, header values) that must not make an answer throw.
+        /// </summary>
+        internal static byte[] ToNativeLenient(string value)
+        {
+            if (value == null)
+                return null;
+            int nul = value.IndexOf('\0');
+            if (nul >= 0)
+                value = value.Substring(0, nul);
+            var bytes = new byte[Lenient.GetByteCount(value) + 1];
+            Lenient.GetBytes(value, 0, value.Length, bytes, 0);
             return bytes;
         }
 

@@ -13,7 +13,8 @@ namespace Offtrack.Unity
     /// Application.persistentDataPath, raises its events in Update, dispatches
     /// stored hits when the app goes to the background, passes the device's
     /// reachability as the online hint and disposes the tracker whenever Unity
-    /// tears scripts down, so the store is never left locked.
+    /// tears scripts down, so the store is never left locked. Optionally sends
+    /// through UnityWebRequest instead of the library's own HTTP client.
     /// </summary>
     [DisallowMultipleComponent]
     [DefaultExecutionOrder(-1000)]
@@ -29,6 +30,10 @@ namespace Offtrack.Unity
 
         [Tooltip("Folder of the offline queue under Application.persistentDataPath. One open tracker per folder.")]
         public string storageFolder = "offtrack";
+
+        [Header("Privacy")]
+        [Tooltip("Consent until the player has answered. Pending: hits are kept and nothing is sent until SetConsent(Granted). The answer given with SetConsent is remembered in the storage folder and wins over this field in later runs.")]
+        public Consent initialConsent = Consent.Granted;
 
         // Library settings: each value is sent only while its override box is
         // ticked, so every other setting keeps the library's own default (the
@@ -76,6 +81,10 @@ namespace Offtrack.Unity
         [Tooltip("If set, each request carries the hit's id under this name, so the collector can drop duplicates.")]
         public string idParam = "";
 
+        [Header("Transport")]
+        [Tooltip("Send requests through UnityWebRequest (the engine's HTTP stack: its proxy settings and the platform's certificate store) instead of the library's own client. Requests are started and answered on the main thread, so none goes out while the app is paused in the background.")]
+        public bool useUnityWebRequest;
+
         [Header("Lifecycle")]
         [Tooltip("Create the tracker in OnEnable. Turn off to set fields from code first, then call Open().")]
         public bool openOnEnable = true;
@@ -95,6 +104,7 @@ namespace Offtrack.Unity
         const float ReachabilityPollSeconds = 1f;
 
         Tracker _tracker;
+        UnityWebRequestTransport _webTransport;
         bool _duplicate;
         bool _lastReachable;
         float _nextReachabilityPoll;
@@ -123,7 +133,7 @@ namespace Offtrack.Unity
         /// <summary>Raised in Update when the collector accepted a hit.</summary>
         public event Action<TrackerEvent> Sent;
 
-        /// <summary>Raised in Update when a hit was kept on disk for later.</summary>
+        /// <summary>Raised in Update when a hit was kept for later (on disk, or in memory while consent is pending in Never mode).</summary>
         public event Action<TrackerEvent> Stored;
 
         /// <summary>Raised in Update when a hit was dropped; the event's Reason says why.</summary>
@@ -153,6 +163,40 @@ namespace Offtrack.Unity
             catch (ArgumentException e)
             {
                 Debug.LogWarning("Offtrack: hit refused: " + e.Message, this);
+            }
+            return false;
+        }
+
+        /// <summary>
+        /// The player's consent: the remembered answer, or
+        /// <see cref="initialConsent"/> until one was given. While the tracker
+        /// is not open, <see cref="initialConsent"/>.
+        /// </summary>
+        public Consent Consent
+        {
+            get { return IsOpen ? _tracker.Consent : initialConsent; }
+        }
+
+        /// <summary>
+        /// Records the player's answer (remembered across runs): Granted sends
+        /// what was kept, Denied deletes it and drops later hits. Returns false,
+        /// and logs why, if the tracker is not open or could not record it.
+        /// </summary>
+        public bool SetConsent(Consent consent)
+        {
+            if (!IsOpen)
+            {
+                Debug.LogWarning("Offtrack: not open, consent not recorded: " + consent, this);
+                return false;
+            }
+            try
+            {
+                _tracker.Consent = consent;
+                return true;
+            }
+            catch (TrackerException e)
+            {
+                Debug.LogWarning("Offtrack: consent not recorded: " + e.Message, this);
             }
             return false;
         }
@@ -193,6 +237,12 @@ namespace Offtrack.Unity
             _tracker.Sent += OnSent;
             _tracker.Stored += OnStored;
             _tracker.Dropped += OnDropped;
+            if (useUnityWebRequest)
+            {
+                // Before the first request: a new tracker sends nothing until SetOnline below.
+                _webTransport = new UnityWebRequestTransport();
+                _tracker.SetTransport(_webTransport);
+            }
             // Starts the worker, so hits stored in an earlier run go out now.
             _lastReachable = !useReachabilityHint || IsReachable();
             _nextReachabilityPoll = Time.unscaledTime + ReachabilityPollSeconds;
@@ -211,7 +261,16 @@ namespace Offtrack.Unity
             if (tracker == null)
                 return;
             _tracker = null;
+            var webTransport = _webTransport;
+            _webTransport = null;
+            // Requests that finished are answered first, so their hits count
+            // as delivered; Dispose answers the rest "no answer" (their hits
+            // stay stored) and the last Update aborts them.
+            if (webTransport != null)
+                webTransport.Update();
             tracker.Dispose();
+            if (webTransport != null)
+                webTransport.Update();
             RaiseRemainingEvents(tracker);
             tracker.Sent -= OnSent;
             tracker.Stored -= OnStored;
@@ -241,9 +300,11 @@ namespace Offtrack.Unity
         {
             var config = new TrackerConfig(endpoint);
             // The component's own settings, always sent: its queue lives under
-            // persistentDataPath, and its mode is the one shown in the Inspector.
+            // persistentDataPath, and its mode and initial consent are the ones
+            // shown in the Inspector.
             config.StoragePath = path;
             config.Storage = storageMode;
+            config.Consent = initialConsent;
             if (overrideTimestampParam)
                 config.TimestampParam = timestampParam ?? string.Empty;
             if (overrideIdParam)
@@ -318,6 +379,19 @@ namespace Offtrack.Unity
                     _lastReachable = reachable;
                     _tracker.SetOnline(reachable);
                 }
+            }
+            if (_webTransport != null)
+            {
+                try
+                {
+                    _tracker.PumpTransport();
+                }
+                catch (Exception e)
+                {
+                    // That request was answered "no answer"; the others go on.
+                    Debug.LogException(e, this);
+                }
+                _webTransport.Update();
             }
             _tracker.DispatchEvents();
         }

@@ -22,6 +22,7 @@ public class Offtrack : ModuleRules
 		PrivateDependencyModuleNames.AddRange(new string[]
 		{
 			"Projects",          // IPluginManager: where the plugin's binaries are
+			"HTTP",              // FHttpModule, for Use Engine HTTP
 			"OfftrackLibrary",   // the prebuilt library and its headers
 		});
 	}

@@ -57,6 +57,29 @@ inline EOfftrackStorageMode FromNative(offtrack::StorageMode Mode)
 	return EOfftrackStorageMode::Never;
 }
 
+inline offtrack::Consent ToNative(EOfftrackConsent Consent)
+{
+	switch (Consent)
+	{
+	case EOfftrackConsent::Granted: return offtrack::Consent::Granted;
+	case EOfftrackConsent::Pending: return offtrack::Consent::Pending;
+	case EOfftrackConsent::Denied: return offtrack::Consent::Denied;
+	}
+	// Not a value of the enum: the safe side, nothing is sent and nothing lost.
+	return offtrack::Consent::Pending;
+}
+
+inline EOfftrackConsent FromNative(offtrack::Consent Consent)
+{
+	switch (Consent)
+	{
+	case offtrack::Consent::Granted: return EOfftrackConsent::Granted;
+	case offtrack::Consent::Pending: return EOfftrackConsent::Pending;
+	case offtrack::Consent::Denied: return EOfftrackConsent::Denied;
+	}
+	return EOfftrackConsent::Pending;
+}
+
 inline FOfftrackEvent FromNative(const offtrack::Event& Native)
 {
 	FOfftrackEvent Event;

@@ -8,6 +8,7 @@
 #include "Misc/ScopeLock.h"
 #include "OfftrackAnalyticsProvider.h"
 #include "OfftrackConvert.h"
+#include "OfftrackHttpTransport.h"
 #include "OfftrackSettings.h"
 #include "OfftrackSubsystem.h"
 
@@ -46,7 +47,8 @@ offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& St
 	// The plugin's own settings, always sent.
 	Config.endpoint(ToUtf8(Settings.Endpoint))
 		.storage_path(ToUtf8(StorageDirectory))
-		.storage(OfftrackConvert::ToNative(Settings.StorageMode));
+		.storage(OfftrackConvert::ToNative(Settings.StorageMode))
+		.consent(OfftrackConvert::ToNative(Settings.InitialConsent));
 	for (const TPair<FString, FString>& Header : Settings.Headers)
 	{
 		Config.header(ToUtf8(Header.Key), ToUtf8(Header.Value));
@@ -227,6 +229,11 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 		{
 			BroadcastToListeners(OfftrackConvert::FromNative(Native));
 		});
+		if (Settings->bUseEngineHttp)
+		{
+			// Also before the first hit, so no request goes through the library's own client.
+			Tracker->set_transport(OfftrackHttpTransport::MakeHandler());
+		}
 		SharedTracker = Tracker;
 		TrackerReservedNames = Config.reserved_param_names();
 		TrackerError.Reset();

@@ -99,6 +99,18 @@ bool UOfftrackSubsystem::SetOptOut(bool bOptOut)
 	return Run(TEXT("SetOptOut"), [bOptOut](offtrack::Tracker& T) { T.set_opt_out(bOptOut); });
 }
 
+bool UOfftrackSubsystem::SetConsent(EOfftrackConsent Consent)
+{
+	return Run(TEXT("SetConsent"), [Consent](offtrack::Tracker& T) { T.set_consent(OfftrackConvert::ToNative(Consent)); });
+}
+
+EOfftrackConsent UOfftrackSubsystem::GetConsent() const
+{
+	EOfftrackConsent Consent = GetDefault<UOfftrackSettings>()->InitialConsent;
+	Run(TEXT("GetConsent"), [&Consent](offtrack::Tracker& T) { Consent = OfftrackConvert::FromNative(T.consent()); });
+	return Consent;
+}
+
 FString UOfftrackSubsystem::GetStatsJson() const
 {
 	FString Json;

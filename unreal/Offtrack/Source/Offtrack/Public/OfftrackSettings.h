@@ -11,9 +11,9 @@
  * [/Script/Offtrack.OfftrackSettings]. Read when the tracker is created (first
  * game instance or analytics provider); changes apply to the next tracker.
  * Values are checked by the library, which logs the offending key. Enabled,
- * Endpoint, Headers (when not empty), Storage Mode and Storage Directory are
- * the plugin's own and always apply; the library settings apply only where
- * overridden.
+ * Endpoint, Headers (when not empty), Storage Mode, Storage Directory, Initial
+ * Consent and Use Engine HTTP are the plugin's own and always apply; the
+ * library settings apply only where overridden.
  */
 UCLASS(Config = Game, defaultconfig, meta = (DisplayName = "Offtrack"))
 class OFFTRACK_API UOfftrackSettings : public UDeveloperSettings
@@ -46,6 +46,24 @@ public:
 	/** Send every stored hit when the app goes to the background (mobile). */
 	UPROPERTY(Config, EditAnywhere, Category = "Storage")
 	bool bDispatchOnEnterBackground = true;
+
+	/**
+	 * Consent until the player has answered. Pending, for a game that asks
+	 * first: hits are kept and nothing is sent until SetConsent(Granted).
+	 * The answer given with SetConsent is remembered in the storage
+	 * directory and wins over this setting in later runs.
+	 */
+	UPROPERTY(Config, EditAnywhere, Category = "Privacy")
+	EOfftrackConsent InitialConsent = EOfftrackConsent::Granted;
+
+	/**
+	 * Send requests through the engine's HTTP module (FHttpModule: its proxy
+	 * settings and platform HTTP stack) instead of the library's own client.
+	 * Requests start on the game thread. The engine follows redirects itself;
+	 * a redirected request counts as unreachable, as the library counts a 3xx.
+	 */
+	UPROPERTY(Config, EditAnywhere, Category = "Transport", meta = (DisplayName = "Use Engine HTTP"))
+	bool bUseEngineHttp = false;
 
 	// Library settings. Each is sent only while its bOverride_ box is ticked
 	// (the inline checkbox, as in FPostProcessSettings), so every other one

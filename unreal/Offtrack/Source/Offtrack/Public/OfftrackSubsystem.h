@@ -58,9 +58,22 @@ public:
 	UFUNCTION(BlueprintCallable, Category = "Offtrack")
 	bool SetOnline(bool bOnline);
 
-	/** Privacy opt-out, remembered across runs: new hits are dropped and the queue is purged. */
+	/** Privacy opt-out, remembered across runs: the older name of SetConsent (true is Denied, false Granted). */
 	UFUNCTION(BlueprintCallable, Category = "Offtrack")
 	bool SetOptOut(bool bOptOut);
+
+	/**
+	 * The player's answer to the consent question, remembered across runs.
+	 * Pending keeps hits and sends nothing (not even Dispatch); Granted sends
+	 * what was kept, in order, each with the time it was made; Denied purges
+	 * the queue and drops new hits.
+	 */
+	UFUNCTION(BlueprintCallable, Category = "Offtrack")
+	bool SetConsent(EOfftrackConsent Consent);
+
+	/** The current consent; the Initial Consent setting if the tracker is not running. */
+	UFUNCTION(BlueprintPure, Category = "Offtrack")
+	EOfftrackConsent GetConsent() const;
 
 	/** Counters and state as JSON. */
 	UFUNCTION(BlueprintCallable, Category = "Offtrack")
@@ -78,7 +91,7 @@ public:
 	UPROPERTY(BlueprintAssignable, Category = "Offtrack")
 	FOfftrackHitEvent OnHitSent;
 
-	/** A hit was kept on disk for later. */
+	/** A hit was kept for later: on disk, or in memory while consent is pending in Never mode. */
 	UPROPERTY(BlueprintAssignable, Category = "Offtrack")
 	FOfftrackHitEvent OnHitStored;
 

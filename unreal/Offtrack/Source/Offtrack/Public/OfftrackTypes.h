@@ -16,6 +16,18 @@ enum class EOfftrackStorageMode : uint8
 	Always = 2 UMETA(DisplayName = "Always"),
 };
 
+/** The player's consent (values match TRACKER_CONSENT_*). */
+UENUM(BlueprintType)
+enum class EOfftrackConsent : uint8
+{
+	/** Hits are delivered. */
+	Granted = 0 UMETA(DisplayName = "Granted"),
+	/** Not answered yet: hits are kept (on disk unless the storage mode is Never) and nothing is sent. */
+	Pending = 1 UMETA(DisplayName = "Pending"),
+	/** Refused: the queue is purged and new hits are dropped. */
+	Denied = 2 UMETA(DisplayName = "Denied"),
+};
+
 /** What happened to a hit (values match TRACKER_EVENT_*). */
 UENUM(BlueprintType)
 enum class EOfftrackEventKind : uint8
