@@ -158,10 +158,18 @@ impl Config {
     pub fn parse(json: &str) -> Result<Config> {
         let value: Value = serde_json::from_str(json)
             .map_err(|e| Error::config(format!("config is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             return Err(Error::config("config must be a JSON object"));
         };
-        Self::from_map(&map)
+        let config = Self::from_map(&map);
+        // The key's text is overwritten rather than only freed (best
+        // effort, like `EncryptionKey`'s own drop).
+        if let Some(Value::String(text)) = map.get_mut("encryption_key") {
+            let mut bytes = std::mem::take(text).into_bytes();
+            bytes.fill(0);
+            std::hint::black_box(&mut bytes);
+        }
+        config
     }
 
     fn from_map(map: &Map<String, Value>) -> Result<Config> {
