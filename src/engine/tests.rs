@@ -111,6 +111,20 @@ impl Harness {
         assert_eq!(self.fake.requests().len(), count, "{:?}", self.requested());
     }
 
+    /// Waits for `count` final events and checks they are one SENT per
+    /// hit, with nothing left in the queue.
+    fn all_sent_once(&self, count: usize) {
+        let events = self.wait_for_events("the SENT events", |e| finals(e).len() == count);
+        let finals = finals(&events);
+        assert!(
+            finals
+                .values()
+                .all(|e| e.len() == 1 && e[0].kind == TRACKER_EVENT_SENT),
+            "{finals:?}"
+        );
+        assert_eq!(self.tracker().offline_count(), Ok(0));
+    }
+
     fn events(&self) -> Vec<Event> {
         self.events.lock().clone()
     }
@@ -317,13 +331,7 @@ fn while_offline_only_the_head_is_probed_when_the_backoff_is_over() {
     h.advance(Duration::from_secs(120));
     h.wait_for_requests(5);
     assert_eq!(h.requested(), vec![0, 0, 0, 1, 2]);
-    let finals = finals(&h.wait_for_events("3 SENT", |e| finals(e).len() == 3));
-    assert!(
-        finals
-            .values()
-            .all(|e| e.len() == 1 && e[0].kind == TRACKER_EVENT_SENT)
-    );
-    assert_eq!(h.tracker().offline_count(), Ok(0));
+    h.all_sent_once(3);
 }
 
 #[test]

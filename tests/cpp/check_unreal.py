@@ -6,6 +6,11 @@
 - The Build.cs files and the module's library path point at exactly the files
   that `unreal/stage.sh --list` says staging produces, and the Android UPL
   copies those files.
+- iOS privacy manifest: OfftrackPrivacy.bundle holds a valid
+  PrivacyInfo.xcprivacy (the same file as the Unity package's) declaring no
+  tracking, no collected data and exactly the required-reason API categories
+  the library calls; the iOS branch copies the bundle into the app
+  (AdditionalBundleResources) and FilterPlugin.ini packages it.
 - Reflection basics UnrealHeaderTool would reject: a header with UCLASS,
   USTRUCT or UENUM includes its .generated.h last; one GENERATED_BODY per type.
 - Every library setting in UOfftrackSettings sits behind an inline
@@ -23,10 +28,12 @@ Prints "N passed, M failed" last; exits non-zero on a failure.
 """
 import json
 import os
+import plistlib
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from xml.parsers.expat import ExpatError
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +135,8 @@ for rel in referenced:
         used.update(under)
         check(True, f"Build.cs directory holds staged files: {rel}")
     else:
-        check((PLUGIN / rel).is_file(), f"Build.cs path exists in the plugin: {rel}")
+        # A file, or a directory such as the privacy resource bundle.
+        check((PLUGIN / rel).exists(), f"Build.cs path exists in the plugin: {rel}")
 for rel in staged:
     check(rel in used, f"staged file is used by OfftrackLibrary.Build.cs: {rel}")
 
@@ -169,6 +177,90 @@ if upl is not None:
             dst = copy.get("dst", "").replace("$S(Architecture)", abi)
             check(dst == f"$S(BuildDir)/libs/{abi}/libofftrack.so", f"UPL packs it as lib/{abi}/libofftrack.so", dst)
     check(upl.find("./soLoadLibrary/loadLibrary[@name='offtrack']") is not None, "the UPL loads libofftrack before the game")
+
+# ------------------------------------------------ iOS privacy manifest
+# The required-reason API categories the library calls on Apple platforms and
+# the reason declared for each (README, "App Store privacy manifest"):
+# file metadata (stat/fstat) inside the app container, and the uptime clock
+# (std::time::Instant) for timeouts and backoff.
+PRIVACY_CATEGORIES = {
+    "NSPrivacyAccessedAPICategoryFileTimestamp": ["C617.1"],
+    "NSPrivacyAccessedAPICategorySystemBootTime": ["35F9.1"],
+}
+PRIVACY_BUNDLE = "Source/ThirdParty/OfftrackLibrary/IOS/OfftrackPrivacy.bundle"
+UNITY_MANIFEST = ROOT / "unity" / "Runtime" / "Plugins" / "iOS" / "PrivacyInfo.xcprivacy"
+
+
+def load_plist(path: Path, what: str):
+    try:
+        with path.open("rb") as handle:
+            value = plistlib.load(handle, fmt=plistlib.FMT_XML)
+        check(isinstance(value, dict), f"{what} is an XML property list with a dictionary at its root")
+        return value if isinstance(value, dict) else {}
+    except (OSError, plistlib.InvalidFileException, ValueError, ExpatError) as e:
+        check(False, f"{what} is an XML property list with a dictionary at its root", str(e))
+        return {}
+
+
+manifest_path = PLUGIN / PRIVACY_BUNDLE / "PrivacyInfo.xcprivacy"
+manifest = load_plist(manifest_path, "OfftrackPrivacy.bundle/PrivacyInfo.xcprivacy")
+check(set(manifest) == {"NSPrivacyTracking", "NSPrivacyTrackingDomains", "NSPrivacyCollectedDataTypes",
+                        "NSPrivacyAccessedAPITypes"},
+      "privacy manifest has the four top-level keys and no other", str(sorted(manifest)))
+check(manifest.get("NSPrivacyTracking") is False, "privacy manifest: NSPrivacyTracking is false")
+check(manifest.get("NSPrivacyTrackingDomains") == [], "privacy manifest: no tracking domains")
+check(manifest.get("NSPrivacyCollectedDataTypes") == [],
+      "privacy manifest: no collected data types (the app declares what its hits carry)")
+accessed = manifest.get("NSPrivacyAccessedAPITypes")
+declared = {}
+if isinstance(accessed, list):
+    for entry in accessed:
+        if isinstance(entry, dict) and set(entry) == {"NSPrivacyAccessedAPIType", "NSPrivacyAccessedAPITypeReasons"}:
+            declared[entry["NSPrivacyAccessedAPIType"]] = entry["NSPrivacyAccessedAPITypeReasons"]
+        else:
+            declared[repr(entry)] = None
+check(isinstance(accessed, list) and len(accessed) == len(declared) and declared == PRIVACY_CATEGORIES,
+      "privacy manifest declares exactly the required-reason categories the library calls",
+      f"declared {declared}, expected {PRIVACY_CATEGORIES}")
+check(manifest_path.is_file() and UNITY_MANIFEST.is_file()
+      and manifest_path.read_bytes() == UNITY_MANIFEST.read_bytes(),
+      "the Unreal and Unity privacy manifests are the same file")
+
+bundle_info = load_plist(PLUGIN / PRIVACY_BUNDLE / "Info.plist", "OfftrackPrivacy.bundle/Info.plist")
+check(bundle_info.get("CFBundlePackageType") == "BNDL" and "CFBundleExecutable" not in bundle_info,
+      "OfftrackPrivacy.bundle is a resource bundle (BNDL, no executable)")
+check(bundle_info.get("CFBundleShortVersionString") == uplugin.get("VersionName"),
+      "OfftrackPrivacy.bundle version is the plugin's VersionName",
+      f"{bundle_info.get('CFBundleShortVersionString')} vs {uplugin.get('VersionName')}")
+bundle_files = sorted(p.name for p in (PLUGIN / PRIVACY_BUNDLE).iterdir()) if (PLUGIN / PRIVACY_BUNDLE).is_dir() else []
+check(bundle_files == ["Info.plist", "PrivacyInfo.xcprivacy"],
+      "OfftrackPrivacy.bundle holds Info.plist and PrivacyInfo.xcprivacy only", str(bundle_files))
+
+ios_block = next((b for b in blocks if re.match(r"IOS\b", b)), "")
+other_blocks = "".join(b for b in blocks if not re.match(r"IOS\b", b))
+bundle_var = re.search(r'string\s+(\w+)\s*=\s*PluginFile\(\s*"' + re.escape(PRIVACY_BUNDLE) + r'"\s*\)\s*;', ios_block)
+bundle_arg = rf'(?:{bundle_var.group(1)}|PluginFile\(\s*"{re.escape(PRIVACY_BUNDLE)}"\s*\))' if bundle_var else \
+    rf'PluginFile\(\s*"{re.escape(PRIVACY_BUNDLE)}"\s*\)'
+check(re.search(rf'AdditionalBundleResources\.Add\(\s*new\s+BundleResource\(\s*{bundle_arg}\s*,\s*""\s*\)\s*\)', ios_block)
+      is not None,
+      "the iOS branch copies OfftrackPrivacy.bundle to the root of the app (AdditionalBundleResources)")
+check("AdditionalBundleResources" not in other_blocks, "no other platform copies the privacy bundle")
+for name in ("Info.plist", "PrivacyInfo.xcprivacy"):
+    check(re.search(rf'ExternalDependencies\.Add\(\s*Path\.Combine\(\s*{bundle_arg}\s*,\s*"{re.escape(name)}"\s*\)\s*\)',
+                    ios_block) is not None,
+          f"a change to OfftrackPrivacy.bundle/{name} invalidates the build (ExternalDependencies)")
+
+filters = [line.strip() for line in (PLUGIN / "Config" / "FilterPlugin.ini").read_text(encoding="utf-8").splitlines()
+           if line.strip().startswith("/")]
+
+
+def packaged(rel: str) -> bool:
+    path = "/" + rel
+    return any(path == f or (f.endswith("/...") and path.startswith(f[: -len("...")])) for f in filters)
+
+
+for name in ("Info.plist", "PrivacyInfo.xcprivacy"):
+    check(packaged(f"{PRIVACY_BUNDLE}/{name}"), f"FilterPlugin.ini packages OfftrackPrivacy.bundle/{name}", str(filters))
 
 # -------------------------------------------------- UnrealHeaderTool basics
 for header in sorted(PLUGIN.glob("Source/Offtrack/**/*.h")):

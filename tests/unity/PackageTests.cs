@@ -230,6 +230,95 @@ namespace Offtrack.MonoTests
             Is.True(problems.Count == 0, string.Join("\n", problems));
         }
 
+        /// <summary>An XML property list's value as Dictionary / List / string / bool (the types a privacy manifest uses).</summary>
+        static object PlistValue(System.Xml.XmlElement element)
+        {
+            switch (element.Name)
+            {
+                case "dict":
+                    var dict = new Dictionary<string, object>();
+                    var children = element.ChildNodes.OfType<System.Xml.XmlElement>().ToList();
+                    Is.True(children.Count % 2 == 0, "<dict> holds key/value pairs");
+                    for (int i = 0; i < children.Count; i += 2)
+                    {
+                        Is.Equal("key", children[i].Name, "<dict> entry starts with <key>");
+                        Is.False(dict.ContainsKey(children[i].InnerText), "key " + children[i].InnerText + " given once");
+                        dict[children[i].InnerText] = PlistValue(children[i + 1]);
+                    }
+                    return dict;
+                case "array":
+                    return element.ChildNodes.OfType<System.Xml.XmlElement>().Select(PlistValue).ToList();
+                case "string":
+                    return element.InnerText;
+                case "true":
+                    return true;
+                case "false":
+                    return false;
+                default:
+                    throw new CheckFailed("unexpected plist element <" + element.Name + ">");
+            }
+        }
+
+        static Dictionary<string, object> ReadPlist(string path)
+        {
+            // The DOCTYPE names Apple's DTD by URL: never fetched.
+            var settings = new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore, XmlResolver = null };
+            var doc = new System.Xml.XmlDocument();
+            using (var reader = System.Xml.XmlReader.Create(path, settings))
+                doc.Load(reader);
+            Is.Equal("plist", doc.DocumentElement.Name, path + ": root element");
+            var top = doc.DocumentElement.ChildNodes.OfType<System.Xml.XmlElement>().ToList();
+            Is.True(top.Count == 1 && top[0].Name == "dict", path + ": one <dict> in <plist>");
+            return (Dictionary<string, object>)PlistValue(top[0]);
+        }
+
+        // The required-reason API categories the library calls on Apple
+        // platforms, with the reason declared for each (README, "App Store
+        // privacy manifest"): file metadata (stat/fstat) inside the app
+        // container, and the uptime clock behind std::time::Instant
+        // (timeouts, backoff). tests/cpp/check_unreal.py checks the same.
+        static readonly Dictionary<string, string[]> PrivacyCategories = new Dictionary<string, string[]>
+        {
+            { "NSPrivacyAccessedAPICategoryFileTimestamp", new[] { "C617.1" } },
+            { "NSPrivacyAccessedAPICategorySystemBootTime", new[] { "35F9.1" } },
+        };
+
+        [Check("iOS privacy manifest: a valid plist, no tracking or collected data, exactly the library's required-reason APIs, imported for iOS only")]
+        static void PrivacyManifest()
+        {
+            string path = Path.Combine(Package, "Runtime", "Plugins", "iOS", "PrivacyInfo.xcprivacy");
+            Is.True(File.Exists(path), path + " exists");
+            var manifest = ReadPlist(path);
+            Is.Seq(new[] { "NSPrivacyAccessedAPITypes", "NSPrivacyCollectedDataTypes", "NSPrivacyTracking", "NSPrivacyTrackingDomains" },
+                manifest.Keys.OrderBy(k => k, StringComparer.Ordinal), "top-level keys");
+            Is.Equal(false, (bool)manifest["NSPrivacyTracking"], "NSPrivacyTracking");
+            Is.Equal(0, ((List<object>)manifest["NSPrivacyTrackingDomains"]).Count, "no tracking domains");
+            Is.Equal(0, ((List<object>)manifest["NSPrivacyCollectedDataTypes"]).Count, "no collected data types (the app declares what its hits carry)");
+
+            var declared = new Dictionary<string, string[]>();
+            foreach (object item in (List<object>)manifest["NSPrivacyAccessedAPITypes"])
+            {
+                var entry = (Dictionary<string, object>)item;
+                Is.Seq(new[] { "NSPrivacyAccessedAPIType", "NSPrivacyAccessedAPITypeReasons" }, entry.Keys.OrderBy(k => k, StringComparer.Ordinal), "accessed API entry keys");
+                string category = (string)entry["NSPrivacyAccessedAPIType"];
+                Is.False(declared.ContainsKey(category), category + " declared once");
+                declared[category] = ((List<object>)entry["NSPrivacyAccessedAPITypeReasons"]).Cast<string>().ToArray();
+            }
+            Is.Seq(PrivacyCategories.Keys.OrderBy(k => k, StringComparer.Ordinal), declared.Keys.OrderBy(k => k, StringComparer.Ordinal), "declared categories");
+            foreach (var category in PrivacyCategories)
+                Is.Seq(category.Value, declared[category.Key], category.Key + " reasons");
+
+            string unreal = Path.Combine(Env.Repo, "unreal", "Offtrack", "Source", "ThirdParty", "OfftrackLibrary", "IOS", "OfftrackPrivacy.bundle", "PrivacyInfo.xcprivacy");
+            Is.True(File.Exists(unreal) && File.ReadAllBytes(unreal).SequenceEqual(File.ReadAllBytes(path)), "the Unreal plugin ships the same manifest");
+
+            var platforms = Platforms(File.ReadAllText(path + ".meta"));
+            Is.Seq(new[] { "iPhone: iOS" }, platforms.Where(p => p.Value.Key).Select(p => p.Key), "platforms the manifest is enabled for");
+            KeyValuePair<bool, Dictionary<string, string>> any;
+            Is.True(platforms.TryGetValue(": Any", out any), "': Any' block");
+            foreach (var setting in any.Value.Where(x => x.Key.StartsWith("Exclude ", StringComparison.Ordinal)))
+                Is.Equal(setting.Key == "Exclude iOS" ? "0" : "1", setting.Value, setting.Key);
+        }
+
         static bool HasStringHeapEntry(byte[] image, string s)
         {
             byte[] needle = Encoding.ASCII.GetBytes("\0" + s + "\0");

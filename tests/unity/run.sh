@@ -96,7 +96,7 @@ compile "sample script (Samples~)" -target:library -warnaserror -define:"$unity_
 # The test program: its own checks plus the package's Edit Mode tests
 # (unity/Tests/Editor), which run here on a stand-in of the NUnit subset they use.
 compile "test program" -target:exe -out:"$out/OfftrackMonoTests.exe" \
-    -r:"$out/Offtrack.Core.dll" -r:System.dll -r:System.Core.dll \
+    -r:"$out/Offtrack.Core.dll" -r:System.dll -r:System.Core.dll -r:System.Xml.dll \
     tests/unity/*.cs tests/unity/standin/NUnit.cs unity/Tests/Editor/*.cs unity/Runtime/Core/Json.cs
 if [[ ! -f $out/OfftrackMonoTests.exe ]]; then
     finish

@@ -76,13 +76,7 @@ fn consecutive_hits_go_in_batches_oldest_first_with_their_parameters() {
         assert_eq!(ours, expected.split("&ts=").next().unwrap());
         assert!(ts.ends_with(&format!("&cid={}", i + 1)), "{line}");
     }
-    let finals = finals(&h.wait_for_events("10 SENT", |e| finals(e).len() == 10));
-    assert!(
-        finals
-            .values()
-            .all(|e| e.len() == 1 && e[0].kind == TRACKER_EVENT_SENT)
-    );
-    assert_eq!(h.tracker().offline_count(), Ok(0));
+    h.all_sent_once(10);
 }
 
 #[test]

@@ -80,13 +80,7 @@ fn pending_sends_nothing_and_a_grant_releases_in_order_with_creation_times() {
     assert_eq!(h.requested(), vec![0, 1, 2, 3]);
     let sent_ts: Vec<u64> = h.fake.requests().iter().map(|u| ts_of(u)).collect();
     assert_eq!(sent_ts, created, "each hit carries the time it was made");
-    let finals = finals(&h.wait_for_events("4 SENT", |e| finals(e).len() == 4));
-    assert!(
-        finals
-            .values()
-            .all(|e| e.len() == 1 && e[0].kind == TRACKER_EVENT_SENT)
-    );
-    assert_eq!(h.tracker().offline_count(), Ok(0));
+    h.all_sent_once(4);
 }
 
 #[test]

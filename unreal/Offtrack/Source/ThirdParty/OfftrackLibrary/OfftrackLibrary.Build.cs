@@ -1,6 +1,7 @@
 // The prebuilt Offtrack library (Rust, C ABI) and its headers, as staged by
-// unreal/stage.sh. Every path below is one that stage.sh produces;
-// tests/cpp/check_unreal.py compares the two.
+// unreal/stage.sh. Every library path below is one that stage.sh produces;
+// tests/cpp/check_unreal.py compares the two. The iOS privacy bundle is
+// committed with the plugin, not staged.
 using System.IO;
 using UnrealBuildTool;
 
@@ -61,6 +62,14 @@ public class OfftrackLibrary : ModuleRules
 			// -liconv -lSystem -lc -lm (the last three are linked by default).
 			PublicFrameworks.AddRange(new string[] { "Security", "CoreFoundation" });
 			PublicSystemLibraries.Add("iconv");
+			// The library's App Store privacy manifest. A static library carries no
+			// resources, so the manifest travels in a resource bundle of its own,
+			// copied to the root of the app bundle; the game's own PrivacyInfo.xcprivacy
+			// at that root is left alone.
+			string PrivacyBundle = PluginFile("Source/ThirdParty/OfftrackLibrary/IOS/OfftrackPrivacy.bundle");
+			AdditionalBundleResources.Add(new BundleResource(PrivacyBundle, ""));
+			ExternalDependencies.Add(Path.Combine(PrivacyBundle, "Info.plist"));
+			ExternalDependencies.Add(Path.Combine(PrivacyBundle, "PrivacyInfo.xcprivacy"));
 		}
 	}
 
