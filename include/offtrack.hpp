@@ -493,6 +493,13 @@ public:
     Config &batch_max_hits(std::uint64_t v) { return set_number("batch_max_hits", v); }
     /** Most body bytes in one batch; a larger hit goes alone as a GET. */
     Config &batch_max_bytes(std::uint64_t v) { return set_number("batch_max_bytes", v); }
+    /**
+     * 64 hex characters (a 256-bit key): stored hits are sealed with
+     * AES-256-GCM (README "Encryption at rest"); "" is off. Keep the key in
+     * the platform's secret store (Keychain, Android Keystore, DPAPI), and
+     * never log to_json() of a configuration that holds it.
+     */
+    Config &encryption_key(std::string_view v) { return set_string("encryption_key", v); }
 
     /** Any key as raw JSON text (for keys newer than this header). */
     Config &set_raw(std::string_view key, std::string_view json_value) {

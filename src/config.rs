@@ -87,6 +87,51 @@ pub struct Config {
     pub send_interval_ms: u64,
     /// Batched delivery (DESIGN.md §8); `None` unless `batch_endpoint` is set.
     pub batch: Option<Batching>,
+    /// The key that seals hits on disk (DESIGN.md §10); `None` if off.
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+/// A 256-bit key from the config's `encryption_key`. Its `Debug` shows no
+/// byte of it, so no message, log or panic can carry the key, and each
+/// copy is overwritten when dropped (best effort: the compiler may have
+/// left copies in registers or on the stack).
+#[derive(Clone)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    /// The key from its 64 hexadecimal characters (either case); `None`
+    /// for anything else.
+    pub(crate) fn from_hex(text: &str) -> Option<EncryptionKey> {
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+            let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(EncryptionKey(key))
+    }
+
+    /// The key's bytes, for deriving the store's own keys from.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey(..)")
+    }
+}
+
+impl Drop for EncryptionKey {
+    fn drop(&mut self) {
+        self.0.fill(0);
+        // Keeps the zeroing from being removed as a dead store.
+        std::hint::black_box(&mut self.0);
+    }
 }
 
 /// Where and how batches of hits are posted.
@@ -113,10 +158,18 @@ impl Config {
     pub fn parse(json: &str) -> Result<Config> {
         let value: Value = serde_json::from_str(json)
             .map_err(|e| Error::config(format!("config is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             return Err(Error::config("config must be a JSON object"));
         };
-        Self::from_map(&map)
+        let config = Self::from_map(&map);
+        // The key's text is overwritten rather than only freed (best
+        // effort, like `EncryptionKey`'s own drop).
+        if let Some(Value::String(text)) = map.get_mut("encryption_key") {
+            let mut bytes = std::mem::take(text).into_bytes();
+            bytes.fill(0);
+            std::hint::black_box(&mut bytes);
+        }
+        config
     }
 
     fn from_map(map: &Map<String, Value>) -> Result<Config> {
@@ -142,6 +195,7 @@ impl Config {
             retry_max_ms: 300_000,
             send_interval_ms: 0,
             batch: None,
+            encryption_key: None,
         };
         let mut batch_endpoint = None;
         let mut batch_format = BatchFormat::Lines;
@@ -220,6 +274,20 @@ impl Config {
                 }
                 "batch_max_hits" => batch_max_hits = integer(key, value, 1, 10_000)?,
                 "batch_max_bytes" => batch_max_bytes = integer(key, value, 1024, 16 << 20)?,
+                "encryption_key" => {
+                    let text = string(key, value)?;
+                    // The message never shows the value: it is (or is close
+                    // to) a secret.
+                    config.encryption_key = match text {
+                        "" => None,
+                        hex => Some(EncryptionKey::from_hex(hex).ok_or_else(|| {
+                            Error::config(
+                                "config key 'encryption_key' must be \"\" (off) or exactly \
+                                 64 hexadecimal characters (a 256-bit key)",
+                            )
+                        })?),
+                    };
+                }
                 unknown => {
                     return Err(Error::config(format!(
                         "unknown config key '{}'",
@@ -443,6 +511,42 @@ mod tests {
             assert_eq!(err.code, crate::error::TRACKER_ERROR_CONFIG, "{json}");
             assert!(err.message.contains(key), "{json}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn encryption_key_is_64_hex_digits_and_never_shown() {
+        let key = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let c = Config::parse(&format!(
+            r#"{{"endpoint":"http://h/","encryption_key":"{key}"}}"#
+        ))
+        .unwrap();
+        let parsed = c.encryption_key.as_ref().unwrap();
+        assert_eq!(parsed.bytes()[0], 0x00);
+        assert_eq!(parsed.bytes()[31], 0xff);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("00112233") && !shown.to_lowercase().contains("ccddeeff"));
+        let off = Config::parse(r#"{"endpoint":"http://h/","encryption_key":""}"#).unwrap();
+        assert!(off.encryption_key.is_none());
+        for bad in [
+            "abc".to_owned(),
+            key[..63].to_owned(),
+            format!("{key}0"),
+            format!("{}g", &key[..63]),
+            format!("+{}", &key[..63]),
+            format!("{}é", &key[..62]),
+        ] {
+            let json = format!(r#"{{"endpoint":"http://h/","encryption_key":"{bad}"}}"#);
+            let err = Config::parse(&json).unwrap_err();
+            assert_eq!(err.code, crate::error::TRACKER_ERROR_CONFIG, "{bad}");
+            assert!(err.message.contains("'encryption_key'"), "{}", err.message);
+            assert!(
+                !err.message.contains(&bad[..3.min(bad.len())]),
+                "{}",
+                err.message
+            );
+        }
+        let err = Config::parse(r#"{"endpoint":"http://h/","encryption_key":1}"#).unwrap_err();
+        assert!(err.message.contains("encryption_key"));
     }
 
     #[test]

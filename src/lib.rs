@@ -51,4 +51,5 @@ pub mod internals {
     pub use crate::queue::dir::StorageDir;
     pub use crate::queue::intake::{Pending, parse};
     pub use crate::queue::record::Record;
+    pub use crate::queue::seal::{KeyCheck, Sealer};
 }

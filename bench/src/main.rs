@@ -324,9 +324,12 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
     ));
     let hits = hits::hits(p.latency_n, 1);
     let warm = hits::hits(1000, 2);
-    let measure = |name: &str, endpoint: &str, storage: &str| -> Lat {
+    let measure_with = |name: &str, endpoint: &str, storage: &str, extra: &str| -> Lat {
         let dir = fresh(p, name);
-        let t = create(&config(endpoint, Some(&dir), storage, 300));
+        let storage_key = format!("\"storage\":\"{storage}\"");
+        let cfg = config(endpoint, Some(&dir), storage, 300)
+            .replace(&storage_key, &format!("{storage_key}{extra}"));
+        let t = create(&cfg);
         for h in &warm {
             t.send(h).unwrap();
         }
@@ -336,7 +339,16 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
         println!("  {name:<22} {}", lat_line(&l));
         l
     };
+    let measure =
+        |name: &str, endpoint: &str, storage: &str| measure_with(name, endpoint, storage, "");
     let always = measure("always", &collector.endpoint(), "always");
+    // Right after the plain run, for the ratio of the two (row 1, encrypted).
+    let always_encrypted = measure_with(
+        "always, encrypted",
+        &collector.endpoint(),
+        "always",
+        &format!(",\"encryption_key\":\"{BENCH_KEY}\""),
+    );
     let down_ep = down_endpoint();
     let down = measure("required, collector down", &down_ep, "required");
     let fast = measure("required, collector up", &collector.endpoint(), "required");
@@ -388,6 +400,18 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
             None,
         );
     }
+    r.add(
+        "1",
+        "send p99, always: encrypted / plain",
+        format!("{} / {}", us(always_encrypted.p99), us(always.p99)),
+        "",
+        x(always_encrypted.p99 as f64, always.p99 as f64),
+        "p99 ≤ 5 µs, ≤ 1.5× plain",
+        Some(
+            always_encrypted.p99 <= 5_000 && always_encrypted.p99 as f64 <= 1.5 * always.p99 as f64,
+        ),
+    );
+    encrypted(p, &hits, &warm, &collector.endpoint(), r);
     full_queue(
         p,
         &hits,
@@ -414,6 +438,98 @@ fn latency(p: &Params, collector: &Collector, r: &mut Report) {
         format!("{} / {}", us(hang.p999), us(hang.max)),
         "",
         "",
+        "",
+        None,
+    );
+}
+
+/// A fixed 256-bit key for the encrypted runs (`encryption_key`).
+const BENCH_KEY: &str = "8f1d0c2b3a4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
+
+// 1: the same sends with encryption at rest on and off. Two trackers in
+// `always` mode take the sends in turn, each timed, so both see the same
+// load on a shared machine and the ratio compares like with like; then
+// each is destroyed and its directory measured (disk per hit after a
+// clean close).
+fn encrypted(p: &Params, hits: &[String], warm: &[String], endpoint: &str, r: &mut Report) {
+    let plain_dir = fresh(p, "pair-plain");
+    let sealed_dir = fresh(p, "pair-encrypted");
+    // Time enough at destroy for the final flush into tables, so the disk
+    // figure is the compressed tables', never a journal left behind.
+    let plain = create(&config(endpoint, Some(&plain_dir), "always", 20_000));
+    let sealed = create(
+        &config(endpoint, Some(&sealed_dir), "always", 20_000).replace(
+            "\"storage\":\"always\"",
+            &format!("\"storage\":\"always\",\"encryption_key\":\"{BENCH_KEY}\""),
+        ),
+    );
+    for h in warm {
+        plain.send(h).unwrap();
+        sealed.send(h).unwrap();
+    }
+    let (mut a, mut b) = (
+        Vec::with_capacity(hits.len()),
+        Vec::with_capacity(hits.len()),
+    );
+    for h in hits {
+        let s = Instant::now();
+        plain.send(h).expect("send");
+        a.push(s.elapsed().as_nanos() as u64);
+        let s = Instant::now();
+        sealed.send(h).expect("send");
+        b.push(s.elapsed().as_nanos() as u64);
+    }
+    let (plain_lat, sealed_lat) = (summarize(a), summarize(b));
+    let n = (warm.len() + hits.len()) as f64;
+    let mut disk = Vec::new();
+    for (t, dir) in [(plain, &plain_dir), (sealed, &sealed_dir)] {
+        let _ = t.flush(Duration::from_secs(60));
+        drop(t);
+        disk.push(disk_usage(dir).0 as f64 / n);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    println!(
+        "  {:<22} {}",
+        "always, plain (paired)",
+        lat_line(&plain_lat)
+    );
+    println!("  {:<22} {}", "always, encrypted", lat_line(&sealed_lat));
+    println!(
+        "  disk per hit after a clean close: plain {:.0} B, encrypted {:.0} B (hits of {} B)",
+        disk[0],
+        disk[1],
+        hits::HIT_BYTES
+    );
+    r.add(
+        "1",
+        "send p99, always: encrypted / plain, sends in turn",
+        format!("{} / {}", us(sealed_lat.p99), us(plain_lat.p99)),
+        "",
+        x(sealed_lat.p99 as f64, plain_lat.p99 as f64),
+        "p99 ≤ 5 µs, ≤ 1.5× plain",
+        Some(sealed_lat.p99 <= 5_000 && sealed_lat.p99 as f64 <= 1.5 * plain_lat.p99 as f64),
+    );
+    r.add(
+        "1",
+        "send p50 / p99.9, always: encrypted / plain",
+        format!(
+            "{} / {} · {} / {}",
+            us(sealed_lat.p50),
+            us(sealed_lat.p999),
+            us(plain_lat.p50),
+            us(plain_lat.p999)
+        ),
+        "",
+        "",
+        "",
+        None,
+    );
+    r.add(
+        "1",
+        "disk per hit after a clean close, always: encrypted / plain",
+        format!("{:.0} / {:.0} B", disk[1], disk[0]),
+        "",
+        x(disk[1], disk[0]),
         "",
         None,
     );
@@ -937,6 +1053,7 @@ fn drain(p: &Params, collector: &Collector, r: &mut Report) {
     let store = offtrack::internals::Store::open(
         offtrack::internals::StorageDir::open(&sdir).unwrap(),
         now_ms() as u64,
+        None,
     )
     .unwrap()
     .0;

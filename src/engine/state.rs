@@ -13,7 +13,8 @@
 //!
 //! Lock order, for the whole crate: `Shared::send_gate`, then
 //! `Shared::state`, then the store's locks (`queue`'s inner lock before its
-//! intake lock); the event sink's lock is never held while taking another.
+//! intake lock, and the lock that takes a new nonce epoch last of all); the
+//! event sink's lock is never held while taking another.
 //! `tracker_set_consent` writes the storage directory's `CONSENT` file
 //! holding the send gate alone, before it takes the state lock.
 

@@ -3,6 +3,7 @@
 //! preparing the intake's mapped window ahead of the next sends.
 
 use super::*;
+use crate::queue::record::Fields;
 
 /// Ids are reserved on disk in blocks, so ids stay unique per directory
 /// across crashes without a write per hit.
@@ -92,10 +93,23 @@ impl Store {
             )));
         }
         let previous_last_id = intake.pending.last_id();
-        let entry = intake.pending.push(id, size, |out| {
-            Record::encode_fields(out, url, created_ms, 0, position, offset)
-        });
-        let entry_len = entry.len();
+        let fields = Fields {
+            id,
+            url,
+            created_ms,
+            attempts: 0,
+            position,
+            offset,
+        };
+        // Sealed in place in the intake's buffer before anything is
+        // written: the file, and fjall after it, only get the sealed bytes.
+        let pending = &mut intake.pending;
+        let entry_len = self.sealing(|sealer| {
+            pending
+                .try_push(id, size, |out| fields.encode_into(out, sealer))
+                .map(<[u8]>::len)
+        })?;
+        let entry = intake.pending.last_entry(entry_len);
         let written = match intake.files.as_mut() {
             Some(files) => files.append(entry),
             None => Err((std::io::Error::other("closed"), false)),

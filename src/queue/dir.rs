@@ -1,6 +1,6 @@
 //! The storage directory around the queue: owner-only creation, the
-//! cross-process lock, the format version file, the consent choice, and
-//! moving a damaged queue aside.
+//! cross-process lock, the format version file, the consent choice, the
+//! key check file, and moving a damaged queue aside.
 //!
 //! Layout of `storage_path/`: `LOCK` (locked with `File::try_lock` while a tracker is
 //! open), `FORMAT` (store format version), `CONSENT` (the player's choice,
@@ -8,9 +8,12 @@
 //! (present while consent is denied: the only marker libraries before
 //! consent states read, so going back to one never sends a denied
 //! player's hits; without `CONSENT` it is read as denied), `IDS` (floor for new hit ids, kept outside the database
-//! so ids stay unique when the database is replaced), `queue/` (the fjall database), `damaged-<ms>/` (queues
+//! so ids stay unique when the database is replaced), `KEYCHECK` (present
+//! while the store may hold sealed hits: the key's check value, the salt and
+//! the last nonce epoch; never the key), `queue/` (the fjall database), `damaged-<ms>/` (queues
 //! that could not be opened, kept for inspection, never deleted by us).
-//! The queue's contents are `store`'s business, not this module's.
+//! The queue's contents are `store`'s business, and the cipher `seal`'s,
+//! not this module's.
 //!
 //! Crash safety: every change a kill could interrupt is either atomic or
 //! finished at the next open. Small files are written to `<name>.tmp`,
@@ -24,13 +27,20 @@
 use crate::consent::Consent;
 use crate::error::{Error, Result, TRACKER_ERROR_LOCKED};
 use crate::os::fs::{create_private_dir, make_private, owner_only, rename, sync_dir};
+use crate::queue::seal::{CHECK_LEN, KeyCheck, SALT_LEN};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Version of the directory and record layout this build writes.
-/// 1: fjall queue; 2: plus the intake files.
+/// Version of the directory and record layout this build writes for a
+/// plain store. 1: fjall queue; 2: plus the intake files.
 pub const FORMAT_VERSION: u32 = 2;
+/// The version of a store that may hold sealed records (3): a library that
+/// cannot open them refuses the store as newer instead of dropping every
+/// hit as unreadable. Set before `KEYCHECK` is first written, and kept.
+const SEALED_FORMAT_VERSION: u32 = 3;
+/// First line of `KEYCHECK`, with the version of its layout.
+const KEYCHECK_HEADER: &str = "offtrack keycheck 1";
 
 /// An open, locked storage directory. Dropping it releases the lock.
 #[derive(Debug)]
@@ -159,7 +169,13 @@ impl StorageDir {
             }
         }
         remove_dir_if_present(&self.retired_path())?;
-        for name in ["FORMAT.tmp", "IDS.tmp", "OPT_OUT.tmp", "CONSENT.tmp"] {
+        for name in [
+            "FORMAT.tmp",
+            "IDS.tmp",
+            "OPT_OUT.tmp",
+            "CONSENT.tmp",
+            "KEYCHECK.tmp",
+        ] {
             match fs::remove_file(self.path.join(name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -172,7 +188,7 @@ impl StorageDir {
         let file = self.path.join("FORMAT");
         match fs::read_to_string(&file) {
             Ok(text) => match text.trim().parse::<u32>() {
-                Ok(v) if v == FORMAT_VERSION => Ok(()),
+                Ok(FORMAT_VERSION | SEALED_FORMAT_VERSION) => Ok(()),
                 // Older layouts are read as they are; marking the store as
                 // this version keeps an older library from opening it and
                 // missing the intake files (format 2) it does not know.
@@ -180,7 +196,7 @@ impl StorageDir {
                     write_atomically(&file, &format!("{FORMAT_VERSION}\n"))
                 }
                 Ok(v) => Err(Error::storage(format!(
-                    "store in {} has format version {v}, newer than this library's {FORMAT_VERSION}; \
+                    "store in {} has format version {v}, newer than this library's {SEALED_FORMAT_VERSION}; \
                      it is left untouched",
                     self.path.display()
                 ))),
@@ -243,6 +259,62 @@ impl StorageDir {
         write_atomically(&self.path.join("IDS"), &format!("{floor}\n"))
     }
 
+    /// What `KEYCHECK` holds: the check value of the store's key with its
+    /// salt, and the last nonce epoch taken; `None` if there is no such
+    /// file (the store holds no sealed hit). A file that cannot be read as
+    /// one is an error, and nothing is touched.
+    pub fn key_check(&self) -> Result<Option<(KeyCheck, u32)>> {
+        let file = self.path.join("KEYCHECK");
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::storage(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )));
+            }
+        };
+        parse_key_check(&text).map(Some).ok_or_else(|| {
+            Error::storage(format!(
+                "the storage directory {} has an unreadable KEYCHECK file; it is left untouched",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// Records the store's key check value and the last nonce epoch taken,
+    /// durably (the epoch must be on disk before anything is sealed under
+    /// it). The first time, `FORMAT` is raised to the sealed version first.
+    pub fn set_key_check(&self, check: &KeyCheck, epoch: u32) -> Result<()> {
+        let format = self.path.join("FORMAT");
+        let sealed = format!("{SEALED_FORMAT_VERSION}\n");
+        if fs::read_to_string(&format).ok().as_deref() != Some(sealed.as_str()) {
+            write_atomically(&format, &sealed)?;
+        }
+        let text = format!(
+            "{KEYCHECK_HEADER}\nsalt {}\ncheck {}\nepoch {epoch}\n",
+            hex(&check.salt),
+            hex(&check.check)
+        );
+        write_atomically(&self.path.join("KEYCHECK"), &text)
+    }
+
+    /// Removes `KEYCHECK` once the store holds no hit: the next open may
+    /// then use another key, or none.
+    pub fn remove_key_check(&self) -> Result<()> {
+        let file = self.path.join("KEYCHECK");
+        match fs::remove_file(&file) {
+            Ok(()) => sync_dir(&self.path)
+                .map_err(|e| Error::storage(format!("cannot sync {}: {e}", self.path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::storage(format!(
+                "cannot remove {}: {e}",
+                file.display()
+            ))),
+        }
+    }
+
     /// Renames a queue that cannot be opened to `damaged-<ms>` (with a
     /// suffix if that exists) and returns the new path.
     pub fn move_aside(&self, now_ms: u64) -> Result<PathBuf> {
@@ -290,6 +362,40 @@ fn remove_dir_if_present(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
+}
+
+/// `KEYCHECK`'s text as check value and epoch; `None` unless it is
+/// exactly what `set_key_check` writes.
+fn parse_key_check(text: &str) -> Option<(KeyCheck, u32)> {
+    let mut lines = text.lines();
+    if lines.next()? != KEYCHECK_HEADER {
+        return None;
+    }
+    let mut field = |name: &str| lines.next()?.strip_prefix(name)?.strip_prefix(' ');
+    let salt = unhex::<SALT_LEN>(field("salt")?)?;
+    let check = unhex::<CHECK_LEN>(field("check")?)?;
+    let epoch = field("epoch")?.parse().ok()?;
+    lines
+        .next()
+        .is_none()
+        .then_some((KeyCheck { salt, check }, epoch))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// Writes a small file so that readers see the old or the new content, never half.

@@ -7,11 +7,14 @@
 
 use super::*;
 
-/// What a move drops for the limits: the trim still going on (`None` once
-/// the queue fits), the hits dropped from the batch, and how many more may
-/// keep their record.
+/// What a move drops for the limits: the trim still going on (`Trim::done`
+/// once the queue fits), the hits dropped from the batch, and how many more
+/// may keep their record.
 pub(super) struct Cut {
-    pub(super) trim: Option<Trim>,
+    /// Not an `Option`: the optimizer may read a `None`'s uninitialized
+    /// payload before its tag (harmless, but memcheck, which the
+    /// reliability suite runs, reports the branch on it).
+    pub(super) trim: Trim,
     pub(super) dropped: Vec<Removed>,
     pub(super) keep_text: usize,
     /// The move watches the hits sent since its batch was taken
@@ -35,6 +38,14 @@ pub(super) struct Trim {
 }
 
 impl Trim {
+    /// A trim that drops nothing more.
+    pub(super) fn done() -> Trim {
+        Trim {
+            left: (0, 0),
+            max: (0, 0),
+        }
+    }
+
     pub(super) fn over(&self) -> bool {
         self.left.0 > 1 && (self.left.0 > self.max.0 || self.left.1 > self.max.1)
     }
@@ -75,20 +86,22 @@ impl Store {
         }
     }
 
-    pub(super) fn trim_for(&self, inner: &Inner, hits: &intake::Pending) -> Option<Trim> {
+    /// The trim that moving `hits` needs (`Trim::done` if none).
+    pub(super) fn trim_for(&self, inner: &Inner, hits: &intake::Pending) -> Trim {
         let trim = Trim {
             left: (inner.count + hits.count(), inner.bytes + hits.url_bytes()),
             max: (self.limits.max_hits(), self.limits.max_bytes()),
         };
-        trim.over().then_some(trim)
+        if trim.over() { trim } else { Trim::done() }
     }
 
     /// The first part of a trim: the oldest hits in fjall, while the queue
     /// with the batch being moved is over a limit.
     pub(super) fn trim_fjall(&self, inner: &mut Inner, cut: &mut Cut) -> Result<()> {
-        let Some(trim) = cut.trim.as_mut() else {
+        if !cut.trim.over() {
             return Ok(());
-        };
+        }
+        let trim = &mut cut.trim;
         if inner.count > 0 {
             let removed = self.remove_prefix(
                 inner,
@@ -99,9 +112,6 @@ impl Store {
             cut.keep_text = cut.keep_text.saturating_sub(removed.len());
             self.note_evicted(removed);
         }
-        if !trim.over() {
-            cut.trim = None;
-        }
         Ok(())
     }
 
@@ -109,7 +119,7 @@ impl Store {
     /// their record.
     pub(super) fn dropped_entry(&self, keep_text: &mut usize, id: u64, payload: &[u8]) -> Removed {
         let record = (*keep_text > 0)
-            .then(|| Record::decode(&key_of(id), payload))
+            .then(|| Record::decode(&key_of(id), payload, self.sealer.as_ref()))
             .flatten();
         *keep_text = keep_text.saturating_sub(1);
         Removed {
@@ -140,7 +150,7 @@ impl Store {
             return Ok(());
         }
         cut.doomed = true;
-        cut.trim = None;
+        cut.trim = Trim::done();
         // What the trim dropped from the batch so far is older than
         // anything of it in fjall: its events come first.
         self.note_evicted(std::mem::take(&mut cut.dropped));

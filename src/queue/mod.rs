@@ -21,22 +21,28 @@
 //! memtable, so a send that inserted into fjall itself would wait for the
 //! disk every few thousand hits.
 //!
-//! Lock order: `inner` before `intake` (the whole crate's order: `engine::state`).
+//! With an `encryption_key` every record is sealed before it is written,
+//! in the intake and in fjall alike (`seal`, `encryption`): what reaches
+//! the disk is the header and the sealed text, never the hit's text.
+//!
+//! Lock order: `inner` before `intake` before `renewing` (the whole crate's order: `engine::state`).
 //! None of the methods does network I/O.
 //!
 //! Here: the `Store` type, its state and opening it. Its methods live with
 //! their concern: `append` (the caller's side), `moving` (intake into
 //! fjall), `limits` (trimming to the queue's limits), `records` (reading
 //! and removing queued hits), `db` (fjall's lifecycle and generations),
-//! `recovery` (what opening reads back); on disk: `dir`, `record`,
-//! `intake`.
+//! `recovery` (what opening reads back), `encryption` (which key opens
+//! the store); on disk: `dir`, `record`, `intake`; the cipher: `seal`.
 
 pub mod dir;
 pub mod intake;
 pub mod record;
+pub mod seal;
 
 mod append;
 mod db;
+mod encryption;
 mod limits;
 mod moving;
 mod records;
@@ -44,6 +50,8 @@ mod recovery;
 mod sizes;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_encryption;
 
 use append::*;
 use db::*;
@@ -52,9 +60,12 @@ use moving::*;
 use recovery::*;
 use sizes::Sizes;
 
+use crate::config::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::queue::dir::StorageDir;
 use crate::queue::record::{Record, key_of};
+use crate::queue::seal::Sealer;
+use encryption::Sealing;
 use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use intake::IntakeFiles;
@@ -158,12 +169,24 @@ pub struct Store {
     limits: Limits,
     /// Hits the moves dropped for the limits, until their events are owed.
     evicted: Evicted,
+    /// Seals and opens records when the store is encrypted.
+    sealer: Option<Sealer>,
+    /// Held while a new nonce epoch is taken (see `encryption`).
+    renewing: Mutex<()>,
 }
 
 impl Store {
     /// Opens (or creates) the queue in a locked storage directory. A queue
-    /// fjall cannot read is moved aside and a fresh one started.
-    pub fn open(dir: StorageDir, now_ms: u64) -> Result<(Store, OpenReport)> {
+    /// fjall cannot read is moved aside and a fresh one started. With
+    /// `key`, records are sealed; a directory sealed under another key (or
+    /// opened without one), or a plain one holding hits opened with one, is
+    /// refused as it is (see `encryption`).
+    pub fn open(
+        dir: StorageDir,
+        now_ms: u64,
+        key: Option<&EncryptionKey>,
+    ) -> Result<(Store, OpenReport)> {
+        let sealing = encryption::check_key(&dir, key)?;
         let mut report = OpenReport { moved_aside: None };
         let mut id_floor = dir.id_floor();
         let queue_path = dir.queue_path();
@@ -189,6 +212,13 @@ impl Store {
                 dir.path().display()
             ))
         })?;
+        let sealer = match (sealing, key) {
+            (Sealing::Sealed(sealer), _) => Some(*sealer),
+            (Sealing::Starting, Some(key)) => {
+                Some(encryption::start_sealing(&dir, key, &open, &files)?)
+            }
+            _ => None,
+        };
         let mut intake = Intake {
             files: Some(files),
             pending: intake::Pending::default(),
@@ -215,7 +245,7 @@ impl Store {
         };
         replay_intake(&mut inner, &mut intake, &open)
             .map_err(|e| storage_error(&dir.queue_path(), "replay the intake into", &e))?;
-        load_state(&mut inner, &mut intake, &open)
+        load_state(&mut inner, &mut intake, &open, sealer.as_ref())
             .map_err(|e| storage_error(&dir.queue_path(), "read", &e))?;
         if inner.count == 0 {
             inner.head = inner.head.max(id_floor);
@@ -238,6 +268,8 @@ impl Store {
                 moves_failing: std::sync::atomic::AtomicBool::new(false),
                 limits: Limits::default(),
                 evicted: Evicted::default(),
+                sealer,
+                renewing: Mutex::new(()),
             },
             report,
         ))
@@ -287,7 +319,8 @@ impl Store {
         let appended = intake.appended;
         replay_intake(inner, &mut intake, &open)
             .map_err(|e| storage_error(&path, "replay the intake into", &e))?;
-        load_state(inner, &mut intake, &open).map_err(|e| storage_error(&path, "read", &e))?;
+        load_state(inner, &mut intake, &open, self.sealer.as_ref())
+            .map_err(|e| storage_error(&path, "read", &e))?;
         intake.next_id = intake.next_id.max(next_id);
         intake.appended = appended;
         inner.open = Some(open);

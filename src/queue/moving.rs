@@ -55,7 +55,7 @@ impl Store {
             trim: if apply_limits {
                 self.trim_for(inner, &hits)
             } else {
-                None
+                Trim::done()
             },
             dropped: Vec::new(),
             keep_text: EVICTED_TEXT.saturating_sub(self.evicted.len()),
@@ -155,17 +155,13 @@ impl Store {
         let (mut kept, mut kept_bytes, mut first_kept) = (0u64, 0u64, None);
         for (id, payload) in entries {
             last = id;
-            let dropped = cut.doomed
-                || cut
-                    .trim
-                    .as_mut()
-                    .is_some_and(|trim| trim.drops(Record::url_len_of(payload)));
+            let dropped = cut.doomed || cut.trim.drops(Record::url_len_of(payload));
             if dropped {
                 let removed = self.dropped_entry(&mut cut.keep_text, id, payload);
                 cut.dropped.push(removed);
                 continue;
             }
-            cut.trim = None;
+            cut.trim = Trim::done();
             written += payload.len() as u64 + ENTRY_OVERHEAD_BYTES;
             kept += 1;
             kept_bytes += Record::url_len_of(payload);

@@ -36,7 +36,7 @@ impl Store {
             Ok(false) => return Ok(false),
             Err(e) => return Err(storage_error(self.dir.path(), "read", &e)),
         }
-        let encoded = record.encode();
+        let encoded = self.sealing(|sealer| record.encode(sealer))?;
         if let Err(e) = open.queue.insert(key_of(record.id), &encoded) {
             inner.broken = true;
             return Err(storage_error(self.dir.path(), "write", &e));
@@ -88,7 +88,7 @@ impl Store {
             .queue
             .get(key_of(inner.tail))
             .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
-        Ok(value.and_then(|v| Record::decode(&key_of(inner.tail), &v)))
+        Ok(value.and_then(|v| Record::decode(&key_of(inner.tail), &v, self.sealer.as_ref())))
     }
 
     pub(super) fn scan(
@@ -103,7 +103,7 @@ impl Store {
         let open = inner.open.as_ref().ok_or_else(closed)?;
         for entry in self.queued(open, inner.head) {
             let (id, key, value) = entry?;
-            out.push(Record::decode(&key, &value).ok_or(id));
+            out.push(Record::decode(&key, &value, self.sealer.as_ref()).ok_or(id));
             if out.len() as u64 >= max {
                 break;
             }
@@ -125,7 +125,7 @@ impl Store {
             let (key, value) = guard
                 .into_inner()
                 .map_err(|e| storage_error(self.dir.path(), "read", &e))?;
-            if let Some(record) = Record::decode(&key, &value) {
+            if let Some(record) = Record::decode(&key, &value, self.sealer.as_ref()) {
                 out.push(record);
             }
             if out.len() >= max {
@@ -201,7 +201,7 @@ impl Store {
         let mut next_head = None;
         for entry in self.queued(open, inner.head) {
             let (id, key, value) = entry?;
-            let record = Record::decode(&key, &value);
+            let record = Record::decode(&key, &value, self.sealer.as_ref());
             if removed.len() as u64 >= max || !keep_going(id, record.as_ref()) {
                 next_head = Some(id);
                 break;
@@ -262,7 +262,7 @@ impl Store {
                 // Only the first `keep_records` keep their text, so a huge
                 // queue is not copied into memory.
                 let record = (removed.len() < keep_records)
-                    .then(|| Record::decode(&key, &value))
+                    .then(|| Record::decode(&key, &value, self.sealer.as_ref()))
                     .flatten();
                 let size = record.as_ref().map_or(0, Record::size);
                 removed.push(Removed { id, size, record });

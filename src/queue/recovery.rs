@@ -6,7 +6,12 @@ use super::*;
 
 /// Finds head, tail, count and size from the first and last records, and
 /// where the intake's numbering goes on.
-pub(super) fn load_state(inner: &mut Inner, intake: &mut Intake, open: &Open) -> fjall::Result<()> {
+pub(super) fn load_state(
+    inner: &mut Inner,
+    intake: &mut Intake,
+    open: &Open,
+    sealer: Option<&Sealer>,
+) -> fjall::Result<()> {
     let reserved = read_u64(&open.meta, META_RESERVED)?.unwrap_or(0);
     let saved_head = read_u64(&open.meta, META_HEAD)?.unwrap_or(0);
     inner.intake_moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
@@ -29,7 +34,10 @@ pub(super) fn load_state(inner: &mut Inner, intake: &mut Intake, open: &Open) ->
         inner.head = first_id;
         inner.tail = last_id;
         intake.next_id = intake.next_id.max(last_id.saturating_add(1));
-        match (Record::decode(&fk, &fv), Record::decode(&lk, &lv)) {
+        match (
+            Record::decode(&fk, &fv, sealer),
+            Record::decode(&lk, &lv, sealer),
+        ) {
             (Some(f), Some(l)) if l.position >= f.position && l.offset + l.size() >= f.offset => {
                 inner.count = l.position - f.position + 1;
                 inner.bytes = l.offset + l.size() - f.offset;
@@ -44,7 +52,7 @@ pub(super) fn load_state(inner: &mut Inner, intake: &mut Intake, open: &Open) ->
                 for guard in open.queue.range(key_of(first_id)..) {
                     let (k, v) = guard.into_inner()?;
                     inner.count += 1;
-                    if let Some(r) = Record::decode(&k, &v) {
+                    if let Some(r) = Record::decode(&k, &v, sealer) {
                         inner.bytes += r.size();
                         position = position.max(r.position.saturating_add(1));
                         offset = offset.max(r.offset.saturating_add(r.size()));

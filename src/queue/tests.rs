@@ -10,7 +10,9 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn open(path: &Path) -> Store {
-    Store::open(StorageDir::open(path).unwrap(), 0).unwrap().0
+    Store::open(StorageDir::open(path).unwrap(), 0, None)
+        .unwrap()
+        .0
 }
 
 #[test]

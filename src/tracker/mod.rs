@@ -58,7 +58,10 @@ impl Tracker {
         config_json: &str,
         transport: impl FnOnce(&Config) -> Box<dyn Transport>,
     ) -> Result<Tracker> {
-        let config = Config::parse(config_json)?;
+        let mut config = Config::parse(config_json)?;
+        // The store keeps what it derived from the key; the key itself is
+        // not kept past opening.
+        let key = config.encryption_key.take();
         let mut resets = 0;
         // The player's remembered choice wins over the config's, which only
         // says what to assume before the app has asked.
@@ -66,7 +69,7 @@ impl Tracker {
             Some(path) => {
                 let dir = StorageDir::open(path)?;
                 let consent = dir.consent().unwrap_or(config.consent);
-                let (store, report) = Store::open(dir, now_ms())?;
+                let (store, report) = Store::open(dir, now_ms(), key.as_ref())?;
                 store.set_limits(config.max_queue_hits, config.max_queue_bytes);
                 if report.moved_aside.is_some() {
                     resets += 1;
@@ -426,6 +429,7 @@ impl Tracker {
             "last_success_ms": s.last_success_ms.load(Ordering::Relaxed),
             "worker_restarts": s.worker_restarts.load(Ordering::Relaxed),
             "store_resets": s.store_resets.load(Ordering::Relaxed),
+            "encrypted": self.shared.store.as_ref().is_some_and(Store::encrypted),
         })
         .to_string()
     }

@@ -107,6 +107,7 @@ void test_config_json() {
           R"({"batch_endpoint": "http://h/b", "batch_format": "json", "batch_max_hits": 10, "batch_max_bytes": 2048})");
     CHECK(offtrack::Config().batch_format(offtrack::BatchFormat::Lines).to_json() == R"({"batch_format": "lines"})");
     CHECK(offtrack::Config().consent(offtrack::Consent::Pending).to_json() == R"({"consent": "pending"})");
+    CHECK(offtrack::Config().encryption_key("ab").to_json() == R"({"encryption_key": "ab"})");
     cfg.max_attempts(7);  // setting a key again replaces it
     CHECK(contains(cfg.to_json(), "\"max_attempts\": 7") && !contains(cfg.to_json(), ": 5"));
     CHECK(offtrack::Config().to_json() == "{}");

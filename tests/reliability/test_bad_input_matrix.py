@@ -346,6 +346,8 @@ KEY_ERRORS = [
     ({"endpoint": E, "retry_base_ms": 100, "retry_max_ms": 50}, "retry_max_ms"),
     ({"endpoint": E, "send_interval_ms": -1}, "send_interval_ms"),
     ({"endpoint": E, "send_interval_ms": 3_600_001}, "send_interval_ms"),
+    ({"endpoint": E, "encryption_key": "0" * 63}, "encryption_key"),
+    ({"endpoint": E, "encryption_key": None}, "encryption_key"),
     ({"endpoint": E, "batch_endpoint": "http://127.0.0.1:10/batch"}, "batch_endpoint"),
     ({"endpoint": E, "batch_endpoint": "https://127.0.0.1:9/batch"}, "batch_endpoint"),
     ({"endpoint": E, "batch_endpoint": "http://localhost:9/batch"}, "batch_endpoint"),

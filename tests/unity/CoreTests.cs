@@ -200,6 +200,9 @@ namespace Offtrack.MonoTests
                 batch.ToJson(), "the batch keys");
             batch.BatchFormat = BatchFormat.Lines;
             Is.Contains("\"batch_format\":\"lines\"", batch.ToJson(), "lines format");
+            var sealedConfig = new TrackerConfig("http://h/c") { EncryptionKey = "ab12" };
+            Is.Contains("\"encryption_key\":\"ab12\"", sealedConfig.ToJson(), "the key goes to the library");
+            Is.False(sealedConfig.ToString().Contains("ab12"), "ToString hides the key");
 
             using (var collector = new Collector())
             {

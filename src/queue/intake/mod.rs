@@ -7,7 +7,8 @@
 //! every hit in it is there; after a crash the files are replayed.
 //!
 //! Entry layout (little-endian): payload length `u32`, xxh3-64 of id and
-//! payload `u64`, id `u64`, payload (an encoded `Record`). Reading stops at
+//! payload `u64`, id `u64`, payload (an encoded `Record`, sealed when the
+//! store is encrypted, so no hit text reaches these files in plain). Reading stops at
 //! the first entry that does not check out (a write cut short by a crash).
 //! Only file handling lives here; what is in fjall is the store's business.
 
@@ -49,10 +50,32 @@ pub struct Pending {
 impl Pending {
     /// Appends the entry for hit `id`, its payload written by `payload`,
     /// and returns the entry's bytes (to be written to the file).
+    #[cfg(any(test, feature = "internals"))]
     pub fn push(&mut self, id: u64, url_bytes: u64, payload: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
+        let written = self.try_push(id, url_bytes, |out| {
+            payload(out);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match written {
+            Ok(entry) => entry,
+            Err(never) => match never {},
+        }
+    }
+
+    /// `push` with a payload that may fail to be written (a seal): then
+    /// nothing is added and the error is returned.
+    pub fn try_push<E>(
+        &mut self,
+        id: u64,
+        url_bytes: u64,
+        payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<&[u8], E> {
         let start = self.entries.len();
         self.entries.extend_from_slice(&[0; ENTRY_HEADER]);
-        payload(&mut self.entries);
+        if let Err(e) = payload(&mut self.entries) {
+            self.entries.truncate(start);
+            return Err(e);
+        }
         let len = self.entries.len() - start - ENTRY_HEADER;
         let sum = checksum(id, &self.entries[start + ENTRY_HEADER..]);
         let header = &mut self.entries[start..start + ENTRY_HEADER];
@@ -63,7 +86,12 @@ impl Pending {
         self.url_bytes += url_bytes;
         self.first_id.get_or_insert(id);
         self.last_id = id;
-        &self.entries[start..]
+        Ok(&self.entries[start..])
+    }
+
+    /// The last `len` bytes pushed: the entry `try_push` just added.
+    pub fn last_entry(&self, len: usize) -> &[u8] {
+        &self.entries[self.entries.len().saturating_sub(len)..]
     }
 
     /// Bytes of entries held in memory.

@@ -61,8 +61,17 @@ namespace Offtrack
         public int? BatchMaxHits { get; set; }
         /// <summary>Most body bytes in one batch; a larger hit goes alone.</summary>
         public long? BatchMaxBytes { get; set; }
+        /// <summary>64 hex characters (a 256-bit key): stored hits are sealed with AES-256-GCM; "" is off.
+        /// Keep it in the platform's secret store (Keychain on iOS, Android Keystore, DPAPI on Windows),
+        /// never in a scene, a ScriptableObject or PlayerPrefs. <see cref="ToString"/> does not show it.</summary>
+        public string EncryptionKey { get; set; }
 
         public string ToJson()
+        {
+            return Build(EncryptionKey == null ? null : Json.Quote(EncryptionKey));
+        }
+
+        string Build(string encryptionKey)
         {
             var sb = new StringBuilder("{");
             bool first = true;
@@ -97,13 +106,15 @@ namespace Offtrack
             Add(sb, ref first, "batch_format", BatchFormat.HasValue ? Json.Quote(BatchFormat.Value == Offtrack.BatchFormat.Json ? "json" : "lines") : null);
             Add(sb, ref first, "batch_max_hits", Number(BatchMaxHits));
             Add(sb, ref first, "batch_max_bytes", Number(BatchMaxBytes));
+            Add(sb, ref first, "encryption_key", encryptionKey);
             sb.Append('}');
             return sb.ToString();
         }
 
+        /// <summary>The configuration as JSON for logs: an encryption key shows as "(set)".</summary>
         public override string ToString()
         {
-            return ToJson();
+            return Build(EncryptionKey == null ? null : Json.Quote(EncryptionKey.Length == 0 ? "" : "(set)"));
         }
 
         internal static string ModeName(StorageMode mode)
