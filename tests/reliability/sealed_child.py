@@ -13,11 +13,16 @@ import time
 import rel
 import offtrack as ot
 
+LIMITS = {"max_queue_bytes": 1 << 32, "max_queue_hits": 1 << 30}
+
 
 def main():
     endpoint, storage, key, marker, k = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     lib = ot.load()
-    cfg = rel.config(endpoint, storage="required", storage_path=storage, encryption_key=key)
+    # A fast machine acknowledges tens of thousands of hits per run; past
+    # the default limits (50 MiB, 100,000 hits) the oldest would be evicted
+    # (rightly, with DROPPED events), which the test could not tell from loss.
+    cfg = rel.config(endpoint, storage="required", storage_path=storage, encryption_key=key, **LIMITS)
     rc, handle, err = ot.create_raw(lib, json.dumps(cfg))
     if rc != ot.OK:
         os.write(2, f"create failed rc={rc}: {err}\n".encode())
