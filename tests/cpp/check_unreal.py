@@ -335,6 +335,24 @@ for name, value in (("Granted", 0), ("Pending", 1), ("Denied", 2)):
     check(re.search(rf"\b{name}\s*=\s*{value}\b", consent_enum) is not None,
           f"EOfftrackConsent::{name} is TRACKER_CONSENT_{name.upper()} ({value})")
 
+# Encryption at rest: the key comes from the game at run time (a provider
+# called when the tracker is made), never from a setting; Require Encryption
+# refuses to make a tracker without one.
+check(re.search(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere[^;]*?\)\s*bool\s+bRequireEncryption\s*=\s*false\s*;", settings_h) is not None,
+      "UOfftrackSettings::bRequireEncryption is a Config bool, off by default")
+check(re.search(r"Encryption\w*Key\b(?!Provider)", re.sub(r"bRequireEncryption", "", settings_h)) is None,
+      "no encryption key among the settings (ini files ship with the game)")
+module_decl = strip_comments((PLUGIN / "Source/Offtrack/Public/OfftrackModule.h").read_text(encoding="utf-8"))
+check(re.search(r"bool\s+SetEncryptionKeyProvider\s*\(\s*TFunction<FString\(\)>\s+Provider\s*\)\s*;", module_decl) is not None,
+      "FOfftrackModule::SetEncryptionKeyProvider(TFunction<FString()>) is declared")
+check(make_config is not None and re.search(r"if\s*\(\s*!EncryptionKey\.IsEmpty\(\)\s*\)\s*\{\s*Config\s*\.\s*encryption_key\s*\(\s*ToUtf8\s*\(\s*EncryptionKey\s*\)\s*\)", make_config.group(1)) is not None,
+      "MakeConfig sends the provider's key as encryption_key, only when there is one")
+acquire_for_key = re.search(r"FOfftrackModule::AcquireTracker\(\)\s*const\s*\{(.*?)\n\}", module_cpp, re.S)
+key_body = acquire_for_key.group(1) if acquire_for_key else ""
+refusal = re.search(r"if\s*\(\s*EncryptionKey\.IsEmpty\(\)\s*&&\s*Settings->bRequireEncryption\s*\)\s*\{[^}]*return\s+nullptr\s*;", key_body)
+check(refusal is not None and refusal.start() < key_body.find("MakeDirectory"),
+      "AcquireTracker refuses before touching the disk when Require Encryption has no key")
+
 # Use Engine HTTP: a plugin setting (no override toggle, off by default) that
 # gives the tracker a transport through FHttpModule before its first hit.
 check(re.search(r"UPROPERTY\(\s*Config\s*,\s*EditAnywhere[^;]*?\)\s*bool\s+bUseEngineHttp\s*=\s*false\s*;", settings_h) is not None,

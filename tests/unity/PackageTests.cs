@@ -486,5 +486,52 @@ namespace Offtrack.MonoTests
                 }
             }
         }
+
+        // The key is a property set from code (never a serialized field): it reaches
+        // the config, seals the store, and Require Encryption refuses to open without it.
+        [Check("component: EncryptionKey seals the store; Require Encryption refuses without a key")]
+        static void LayerEncryptionKey()
+        {
+            var type = LoadLayer("linux-player").GetType("Offtrack.Unity.OfftrackTracker");
+            var build = type.GetMethod("BuildConfig", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic,
+                null, new[] { typeof(string) }, null);
+            var keyProperty = type.GetProperty("EncryptionKey");
+            Is.True(keyProperty != null && type.GetField("EncryptionKey") == null, "EncryptionKey is a property, not a serialized field");
+            const string key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+            const string marker = "unity-marker-7f3a9c";
+            object component = Activator.CreateInstance(type);
+            type.GetField("endpoint").SetValue(component, "http://127.0.0.1:9/hit");
+            type.GetField("storageMode").SetValue(component, StorageMode.Always);
+
+            type.GetField("requireEncryption").SetValue(component, true);
+            try
+            {
+                build.Invoke(component, new object[] { Env.NewDir("component") });
+                Is.True(false, "Require Encryption without a key must refuse");
+            }
+            catch (System.Reflection.TargetInvocationException e)
+            {
+                Is.True(e.InnerException is InvalidOperationException, "refused with " + e.InnerException);
+                Is.Contains("EncryptionKey is not set", e.InnerException.Message, "the refusal says what is missing");
+            }
+
+            keyProperty.SetValue(component, key);
+            string dir = Env.NewDir("component");
+            var config = (TrackerConfig)build.Invoke(component, new object[] { dir });
+            Is.Contains("\"encryption_key\":\"" + key + "\"", config.ToJson(), "the key reaches the config");
+            Is.True(!config.ToString().Contains(key), "ToString hides the key");
+            using (var tracker = new Tracker(config))
+            {
+                tracker.Send("n=1&who=" + marker);
+                Is.True(tracker.Flush(15000), "flush");
+                Is.Contains("\"encrypted\":true", tracker.GetStatsJson(), "the store is encrypted");
+                Is.Equal(1UL, tracker.OfflineCount, "the hit is stored");
+            }
+            foreach (var file in System.IO.Directory.GetFiles(dir, "*", System.IO.SearchOption.AllDirectories))
+            {
+                string text = System.Text.Encoding.ASCII.GetString(System.IO.File.ReadAllBytes(file));
+                Is.True(!text.Contains(marker), "no plain hit in " + file);
+            }
+        }
     }
 }

@@ -35,6 +35,19 @@ namespace Offtrack.Unity
         [Tooltip("Consent until the player has answered. Pending: hits are kept and nothing is sent until SetConsent(Granted). The answer given with SetConsent is remembered in the storage folder and wins over this field in later runs.")]
         public Consent initialConsent = Consent.Granted;
 
+        [Tooltip("Refuse to open without EncryptionKey (set from code before Open(); turn off Open On Enable), so a missing key never means hits stored in plain text.")]
+        public bool requireEncryption;
+
+        /// <summary>
+        /// The key for encryption at rest (64 hex characters), set from code before
+        /// <see cref="Open"/>: turn off Open On Enable, read the key from the platform's
+        /// secret store (Keychain on iOS and macOS, Android Keystore, DPAPI on Windows),
+        /// assign it here and call Open(). Never serialized, so it is not saved in the scene
+        /// and is gone after a domain reload (the library then refuses the encrypted store
+        /// until it is set again). Null or "": no encryption.
+        /// </summary>
+        public string EncryptionKey { get; set; }
+
         // Library settings: each value is sent only while its override box is
         // ticked, so every other setting keeps the library's own default (the
         // Offtrack README, "Configuration"); none is repeated here.
@@ -305,6 +318,10 @@ namespace Offtrack.Unity
             config.StoragePath = path;
             config.Storage = storageMode;
             config.Consent = initialConsent;
+            if (!string.IsNullOrEmpty(EncryptionKey))
+                config.EncryptionKey = EncryptionKey;
+            else if (requireEncryption)
+                throw new InvalidOperationException("Require Encryption is on and EncryptionKey is not set: set it from code, then call Open().");
             if (overrideTimestampParam)
                 config.TimestampParam = timestampParam ?? string.Empty;
             if (overrideIdParam)

@@ -40,7 +40,7 @@ uint64 ToCount(int64 Value)
 	return Value > 0 ? static_cast<uint64>(Value) : 0;
 }
 
-offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& StorageDirectory)
+offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& StorageDirectory, const FString& EncryptionKey)
 {
 	using OfftrackConvert::ToUtf8;
 	offtrack::Config Config;
@@ -49,6 +49,10 @@ offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& St
 		.storage_path(ToUtf8(StorageDirectory))
 		.storage(OfftrackConvert::ToNative(Settings.StorageMode))
 		.consent(OfftrackConvert::ToNative(Settings.InitialConsent));
+	if (!EncryptionKey.IsEmpty())
+	{
+		Config.encryption_key(ToUtf8(EncryptionKey));
+	}
 	for (const TPair<FString, FString>& Header : Settings.Headers)
 	{
 		Config.header(ToUtf8(Header.Key), ToUtf8(Header.Value));
@@ -212,6 +216,14 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 		return nullptr;
 	}
 
+	const FString EncryptionKey = EncryptionKeyProvider ? EncryptionKeyProvider() : FString();
+	if (EncryptionKey.IsEmpty() && Settings->bRequireEncryption)
+	{
+		TrackerError = TEXT("Require Encryption is on and no encryption key was supplied (FOfftrackModule::SetEncryptionKeyProvider)");
+		UE_LOG(LogOfftrack, Error, TEXT("Offtrack: %s"), *TrackerError);
+		return nullptr;
+	}
+
 	// The library opens the directory with plain OS calls, so it needs the
 	// real path: on iOS and Android the engine's own paths (ProjectSavedDir)
 	// are mapped by its file layer and mean nothing to the OS as they are.
@@ -221,7 +233,7 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 	IFileManager::Get().MakeDirectory(*SavedSubdirectory, true);
 	try
 	{
-		const offtrack::Config Config = MakeConfig(*Settings, StorageDirectory);
+		const offtrack::Config Config = MakeConfig(*Settings, StorageDirectory, EncryptionKey);
 		std::shared_ptr<offtrack::Tracker> Tracker = std::make_shared<offtrack::Tracker>(Config);
 		// Registered before the first hit: a new tracker does no work until
 		// then, so no event is missed. Runs on the tracker's worker thread.
@@ -246,6 +258,19 @@ std::shared_ptr<offtrack::Tracker> FOfftrackModule::AcquireTracker() const
 		UE_LOG(LogOfftrack, Error, TEXT("Offtrack: could not create the tracker: %s"), *TrackerError);
 		return nullptr;
 	}
+}
+
+bool FOfftrackModule::SetEncryptionKeyProvider(TFunction<FString()> Provider)
+{
+	FScopeLock Guard(&TrackerLock);
+	if (SharedTracker.lock())
+	{
+		UE_LOG(LogOfftrack, Warning, TEXT("Offtrack: SetEncryptionKeyProvider after the tracker was created; it applies to the next one"));
+		EncryptionKeyProvider = MoveTemp(Provider);
+		return false;
+	}
+	EncryptionKeyProvider = MoveTemp(Provider);
+	return true;
 }
 
 FString FOfftrackModule::GetTrackerError() const

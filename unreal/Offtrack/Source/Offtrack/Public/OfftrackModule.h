@@ -2,6 +2,7 @@
 
 #include "CoreMinimal.h"
 #include "HAL/CriticalSection.h"
+#include "Templates/Function.h"
 #include "Interfaces/IAnalyticsProviderModule.h"
 #include "Modules/ModuleManager.h"
 #include "UObject/WeakObjectPtr.h"
@@ -60,6 +61,21 @@ public:
 	FString GetTrackerError() const;
 
 	/**
+	 * Supplies the key for encryption at rest (64 hex characters) each time
+	 * the shared tracker is created. Set it before the first game instance
+	 * starts (in your game module's StartupModule, or in your UGameInstance's
+	 * Init before Super::Init), reading the key from the platform's secret
+	 * store: Keychain on iOS and macOS, Android Keystore, DPAPI on Windows,
+	 * never an .ini file or an asset. Called on the thread that creates the
+	 * tracker (the game thread), with the module's tracker lock held: it must
+	 * not call AcquireTracker. An empty result means no encryption, which
+	 * the Require Encryption setting refuses. Applies to trackers created
+	 * after this call: returns false if a tracker is already running (it
+	 * keeps the key it was made with).
+	 */
+	bool SetEncryptionKeyProvider(TFunction<FString()> Provider);
+
+	/**
 	 * Query parameters the tracker last made by AcquireTracker adds itself
 	 * (timestamp, id), which hits may not carry; the library's default
 	 * timestamp name where the settings do not override it.
@@ -83,6 +99,7 @@ private:
 	mutable TSharedPtr<FOfftrackAnalyticsProvider> Provider;
 	mutable std::vector<std::string> TrackerReservedNames;
 	mutable FString TrackerError;
+	TFunction<FString()> EncryptionKeyProvider;
 	mutable bool bShutDown = false;
 
 	mutable FCriticalSection ListenersLock;

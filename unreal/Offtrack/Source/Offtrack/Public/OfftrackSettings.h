@@ -12,7 +12,8 @@
  * game instance or analytics provider); changes apply to the next tracker.
  * Values are checked by the library, which logs the offending key. Enabled,
  * Endpoint, Headers (when not empty), Storage Mode, Storage Directory, Initial
- * Consent and Use Engine HTTP are the plugin's own and always apply; the
+ * Consent, Require Encryption and Use Engine HTTP are the plugin's own and
+ * always apply; the
  * library settings apply only where overridden.
  */
 UCLASS(Config = Game, defaultconfig, meta = (DisplayName = "Offtrack"))
@@ -55,6 +56,16 @@ public:
 	 */
 	UPROPERTY(Config, EditAnywhere, Category = "Privacy")
 	EOfftrackConsent InitialConsent = EOfftrackConsent::Granted;
+
+	/**
+	 * Create the tracker only with a key for encryption at rest, so that a
+	 * missing key never means hits stored in plain text. The key itself is
+	 * never a setting (ini files ship with the game): the game supplies it
+	 * from the platform's secret store with
+	 * FOfftrackModule::SetEncryptionKeyProvider.
+	 */
+	UPROPERTY(Config, EditAnywhere, Category = "Privacy")
+	bool bRequireEncryption = false;
 
 	/**
 	 * Send requests through the engine's HTTP module (FHttpModule: its proxy
