@@ -8,6 +8,7 @@ purge or an offline delete must leave both files empty.
 Run as a script (`test_intake.py child ENDPOINT STORAGE_DIR N`) this file is
 the child process that sends N hits and waits to be killed."""
 
+import ctypes
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -105,13 +107,32 @@ def _damaged(store):
 # ------------------------------------------------------------- the child
 
 
-def _child_main(endpoint, storage, n, pad=0):
+def _child_main(endpoint, storage, n, pad=0, hold_worker=False):
     lib = ot.load()
     cfg = rel.config(endpoint, storage="always", storage_path=storage)
     rc, handle, err = ot.create_raw(lib, json.dumps(cfg))
     if rc != ot.OK:
         os.write(2, f"create failed rc={rc}: {err}\n".encode())
         sys.exit(3)
+    if hold_worker:
+        # A callback that never returns holds the worker in its first event
+        # (the STORED of a first hit, which is then deleted), before it can
+        # move any of the hits below out of the intake: the kill finds them
+        # there however the machine schedules the two threads. Sends and
+        # the delete do not wait for the worker.
+        held, never = threading.Event(), threading.Event()
+
+        def hold(_ev, _ud):
+            held.set()
+            never.wait()
+
+        callback = ot.EVENT_CALLBACK(hold)
+        steps = [lib.tracker_set_event_callback(handle, callback, None), lib.tracker_send(handle, b"n=-1")]
+        deleted = ctypes.c_uint64(0)
+        if steps != [ot.OK, ot.OK] or not held.wait(30) \
+                or lib.tracker_offline_delete(handle, ctypes.byref(deleted)) != ot.OK or deleted.value != 1:
+            os.write(2, f"holding the worker failed: {steps}, {deleted.value}: {ot.last_error(lib)}\n".encode())
+            sys.exit(5)
     padding = "&p=" + "x" * pad if pad else ""
     hits = [f"n={i}{padding}".encode() for i in range(n)]
     send = lib.tracker_send
@@ -128,11 +149,12 @@ def _child_main(endpoint, storage, n, pad=0):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _crash_after_sends(endpoint, store, n, timeout=30, pad=0):
+def _crash_after_sends(endpoint, store, n, timeout=30, pad=0, hold_worker=False):
     """Runs the child, which SIGKILLs itself as soon as it has printed READY
     (the parent kills it too, should it still run), and returns
     (time before start, time of the kill, intake snapshot right after the kill)."""
-    cmd = [sys.executable, os.path.abspath(__file__), "child", endpoint, os.fspath(store), str(n), str(pad)]
+    cmd = [sys.executable, os.path.abspath(__file__), "child", endpoint, os.fspath(store), str(n), str(pad),
+           "hold" if hold_worker else "free"]
     started = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rel.child_env())
     out = b""
@@ -167,11 +189,13 @@ def _crash_after_sends(endpoint, store, n, timeout=30, pad=0):
 def _crash_with_hits_in_intake(endpoint, base, n, attempts=5, pad=0):
     """_crash_after_sends until the kill leaves hits in an intake file (the
     worker may, on a loaded machine, have moved them all before the kill);
-    each attempt in a fresh storage directory. Returns (store, started, killed, snap)."""
+    each attempt in a fresh storage directory; after the first, the child
+    holds its worker (see _child_main) so that the hits stay in the intake.
+    Returns (store, started, killed, snap)."""
     tried = []
     for attempt in range(attempts):
         store = base / f"store-{attempt}"
-        started, killed, snap = _crash_after_sends(endpoint, store, n, pad=pad)
+        started, killed, snap = _crash_after_sends(endpoint, store, n, pad=pad, hold_worker=attempt > 0)
         if any(entries for _, entries in snap.values()):
             return store, started, killed, snap
         tried.append(_describe(snap))
@@ -416,7 +440,7 @@ def test_purge_empties_the_intake(make_tracker, storage_dir, how):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "child":
-        _child_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    if len(sys.argv) == 7 and sys.argv[1] == "child":
+        _child_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "hold")
     else:
-        sys.exit(f"usage: {sys.argv[0]} child ENDPOINT STORAGE_DIR N PAD")
+        sys.exit(f"usage: {sys.argv[0]} child ENDPOINT STORAGE_DIR N PAD hold|free")
