@@ -16,6 +16,7 @@ make build-aarch64): the Unity tarball packs what is built, the Unreal zip
 stages it. Prints "N passed, M failed" last; exits non-zero on a failure.
 """
 import json
+import shutil
 import os
 import re
 import subprocess
@@ -72,10 +73,14 @@ def dangling_metas(files):
     return problems
 
 
+SCRATCH = []
+
+
 def build_twice(script, pattern):
     outs = []
     for i in (1, 2):
         d = tempfile.mkdtemp(prefix=f"offtrack-dist{i}-")
+        SCRATCH.append(d)
         t0 = time.monotonic()
         done = run("bash", script, d)
         found = sorted(Path(d).glob(pattern))
@@ -177,6 +182,8 @@ if zpath:
         check(elf[:4] == b"\x7fELF" and elf[18] == 183, "LinuxArm64 library is an aarch64 ELF")
         check(zf.read(f"Offtrack/{bin_}/Win64/offtrack.dll")[:2] == b"MZ", "Win64 library is a PE DLL")
 
+for d in SCRATCH:
+    shutil.rmtree(d, ignore_errors=True)
 print(f"time {time.monotonic() - started:.1f} s")
 print(f"{passed} passed, {failed} failed")
 sys.exit(0 if failed == 0 else 1)
