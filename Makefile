@@ -3,7 +3,8 @@
 CARGO ?= cargo
 
 .PHONY: all build demo test test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean \
-	build-windows test-windows build-aarch64 test-aarch64 check-android test-platforms
+	build-windows test-windows build-aarch64 test-aarch64 check-android test-platforms \
+	test-packages unity-tarball unreal-zip
 
 all: build
 
@@ -13,7 +14,7 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability test-platforms bench-smoke
+test: build header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability test-platforms test-packages bench-smoke
 	@echo "== all suites passed"
 
 test-rust:
@@ -59,6 +60,19 @@ check-android:
 	bash tests/platforms/android.sh
 
 test-platforms: test-windows test-aarch64 check-android
+
+# Ready-to-install packages (packaging/): the Unity tarball and the Unreal
+# zip, each built twice and compared byte for byte, and their file lists.
+# After test-platforms, so the Windows and aarch64 libraries are built.
+DIST ?= dist
+test-packages: build build-windows build-aarch64
+	python3 tests/dist/check_packages.py
+
+unity-tarball: build
+	bash packaging/unity-tarball.sh $(DIST)
+
+unreal-zip: build
+	bash packaging/unreal-zip.sh $(DIST)
 
 # Fault, bad-input, security and a short fuzz run (see RELIABILITY.md).
 test-reliability: build

@@ -7,11 +7,14 @@
 #   bash unreal/stage.sh --target TRIPLE    # a cross target (repeatable); its
 #                                           # toolchain must be set up for cargo
 #   bash unreal/stage.sh --list             # every file staging can produce; builds nothing
+#   bash unreal/stage.sh --plugin DIR ...   # stage into DIR, a copy of the plugin
+#                                           # (packaging/unreal-zip.sh), not unreal/Offtrack
 #
-# Targets: x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu,
-# x86_64-pc-windows-msvc (on Windows), x86_64-pc-windows-gnu (cross-built
-# on Linux by tests/platforms/windows.sh: the DLL and an import library
-# MSVC links), aarch64-apple-darwin, x86_64-apple-darwin (both:
+# Targets: x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu (cross-built
+# on an x86_64 host by tests/platforms/aarch64.sh), x86_64-pc-windows-msvc
+# (on Windows), x86_64-pc-windows-gnu (cross-built on Linux by
+# tests/platforms/windows.sh: the DLL and an import library MSVC links),
+# aarch64-apple-darwin, x86_64-apple-darwin (both:
 # one universal dylib), aarch64-linux-android, x86_64-linux-android,
 # aarch64-apple-ios.
 #
@@ -86,8 +89,13 @@ while (($#)); do
             targets+=("$2")
             shift 2
             ;;
+        --plugin)
+            [[ $# -ge 2 && -f $2/Offtrack.uplugin ]] || { echo "stage.sh: --plugin needs a copy of the plugin (a folder with Offtrack.uplugin)" >&2; exit 2; }
+            plugin=$2
+            shift 2
+            ;;
         -h | --help)
-            sed -n '2,20p' "${BASH_SOURCE[0]}"
+            sed -n '2,23p' "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *)
@@ -131,6 +139,10 @@ for t in "${targets[@]}"; do
     if [[ $t == x86_64-pc-windows-gnu ]]; then
         # Cross-built with mingw (README "Platforms"), with its import library.
         bash tests/platforms/windows.sh build
+        out_dir=${CROSS_TARGET_DIR:-$PWD/target/cross}/$t/release
+    elif [[ $t == aarch64-unknown-linux-gnu && $host != "$t" ]]; then
+        # Cross-built with the aarch64 gcc (README "Platforms"), with its SONAME.
+        bash tests/platforms/aarch64.sh build
         out_dir=${CROSS_TARGET_DIR:-$PWD/target/cross}/$t/release
     else
         echo "== cargo rustc ($t, $crate_type)"

@@ -77,6 +77,23 @@ check(isinstance(uplugin.get("Version"), int), "uplugin Version is an integer")
 for key in ("VersionName", "FriendlyName", "Description", "Category"):
     check(isinstance(uplugin.get(key), str) and uplugin.get(key) != "", f"uplugin has {key}")
 check(uplugin.get("CanContainContent") is False, "uplugin CanContainContent is false (code only)")
+# What marketplace packaging reads (FPluginDescriptor).
+crate_version = re.search(r'(?m)^version\s*=\s*"([^"]+)"', (ROOT / "Cargo.toml").read_text(encoding="utf-8")).group(1)
+check(uplugin.get("VersionName") == crate_version, "uplugin VersionName is the crate's version",
+      f"{uplugin.get('VersionName')} vs {crate_version}")
+check(re.fullmatch(r"5\.\d+\.\d+", str(uplugin.get("EngineVersion", ""))) is not None,
+      "uplugin EngineVersion is a UE 5 version (major.minor.patch)", str(uplugin.get("EngineVersion")))
+for key in ("CreatedBy", "CreatedByURL", "DocsURL", "SupportURL", "MarketplaceURL"):
+    check(isinstance(uplugin.get(key), str), f"uplugin has {key} (a string)")
+    if key != "CreatedBy" and uplugin.get(key):
+        check(str(uplugin[key]).startswith("https://"), f"uplugin {key} is an https URL", str(uplugin[key]))
+if not uplugin.get("DocsURL") or not uplugin.get("SupportURL"):
+    print("info uplugin DocsURL/SupportURL empty: packaging/unreal-zip.sh fills them from OFFTRACK_DOCS_URL/OFFTRACK_SUPPORT_URL")
+check(uplugin.get("Installed") is False, "uplugin Installed is false (the marketplace sets it)")
+check(isinstance(uplugin.get("IsBetaVersion"), bool), "uplugin IsBetaVersion is a boolean")
+check(uplugin.get("SupportedTargetPlatforms") == ["Win64", "Mac", "Linux", "LinuxArm64", "Android", "IOS"],
+      "uplugin SupportedTargetPlatforms: Win64, Mac, Linux, LinuxArm64, Android, IOS",
+      str(uplugin.get("SupportedTargetPlatforms")))
 
 KNOWN_TYPES = {"Runtime", "RuntimeNoCommandlet", "RuntimeAndProgram", "ClientOnly", "ServerOnly",
                "Editor", "EditorNoCommandlet", "Developer", "DeveloperTool", "UncookedOnly"}
@@ -93,6 +110,8 @@ for module in modules if isinstance(modules, list) else []:
     check(set(allow) <= KNOWN_PLATFORMS, f"module {name}: PlatformAllowList names known platforms", str(allow))
     check((PLUGIN / "Source" / name / f"{name}.Build.cs").is_file(), f"module {name}: Source/{name}/{name}.Build.cs exists")
     check("WhitelistPlatforms" not in module, f"module {name}: no UE4-only WhitelistPlatforms")
+    check(set(allow) == set(uplugin.get("SupportedTargetPlatforms", [])),
+          f"module {name}: PlatformAllowList is the plugin's SupportedTargetPlatforms", str(allow))
 
 # ------------------------------------------------------------------ Build.cs
 build_files = sorted(PLUGIN.glob("Source/**/*.Build.cs"))

@@ -16,7 +16,10 @@ require_tools "Linux aarch64 build and tests" "$apt" aarch64-linux-gnu-gcc || ex
 out=$CROSS_TARGET_DIR/$target/release
 started=$SECONDS
 echo "== aarch64: build $target"
+# The SONAME keeps the build path out of what links the library (the
+# Unreal plugin ships this .so: unreal/stage.sh --target $target).
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=-Wl,-soname,libofftrack.so" \
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc cross_cargo build "$target"
 echo "aarch64: $(wc -c <"$out/libofftrack.so") bytes libofftrack.so, libofftrack.a; $((SECONDS - started)) s"
 [[ ${1:-} == build ]] && exit 0

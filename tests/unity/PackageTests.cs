@@ -15,6 +15,12 @@ namespace Offtrack.MonoTests
             get { return Path.Combine(Env.Repo, "unity"); }
         }
 
+        /// <summary>Import settings of the binaries and their platform folders, copied in with the binaries.</summary>
+        static string PluginMeta
+        {
+            get { return Path.Combine(Env.Repo, "packaging", "unity", "plugin-meta"); }
+        }
+
         static Dictionary<string, object> ReadJson(string relative)
         {
             var value = Json.Parse(File.ReadAllText(Path.Combine(Package, relative))) as Dictionary<string, object>;
@@ -146,11 +152,38 @@ namespace Offtrack.MonoTests
                 if (!text.StartsWith("fileFormatVersion: 2\n", StringComparison.Ordinal))
                     problems.Add(rel + ": fileFormatVersion");
                 string asset = meta.Substring(0, meta.Length - ".meta".Length);
-                // A binary's meta is committed even when that platform's binary is not built here.
-                if (!File.Exists(asset) && !Directory.Exists(asset) && !rel.StartsWith(Path.Combine("Runtime", "Plugins"), StringComparison.Ordinal))
+                // No exception for binaries: their import settings are copied in with them
+                // (packaging/unity/plugin-meta/), so a git install has no dangling .meta.
+                if (!File.Exists(asset) && !Directory.Exists(asset))
                     problems.Add(rel + ": no asset for this .meta");
             }
-            Is.True(guids.Count >= 30, "metas found (" + guids.Count + ")");
+            Is.True(guids.Count >= 25, "metas found (" + guids.Count + ")");
+
+            // The templates copied into the package with the binaries and by the
+            // tarball: GUIDs unique among themselves and against the package's.
+            foreach (string dir in new[] { PluginMeta, Path.Combine(Env.Repo, "packaging", "unity", "package") })
+                foreach (string meta in Directory.GetFiles(dir, "*.meta", SearchOption.AllDirectories))
+                {
+                    string rel = meta.Substring(Env.Repo.Length + 1);
+                    string target = meta.StartsWith(PluginMeta, StringComparison.Ordinal)
+                        ? Path.Combine("Runtime", "Plugins", meta.Substring(PluginMeta.Length + 1)) : Path.GetFileName(meta);
+                    string text = File.ReadAllText(meta);
+                    var m = Regex.Match(text, @"(?m)^guid: ([0-9a-f]*)\s*$");
+                    if (!m.Success || m.Groups[1].Value.Length != 32)
+                        problems.Add(rel + ": guid is not 32 lowercase hex digits");
+                    else if (guids.ContainsKey(m.Groups[1].Value) && guids[m.Groups[1].Value] != target)
+                        problems.Add(rel + ": guid also used by " + guids[m.Groups[1].Value]);
+                    else
+                        guids[m.Groups[1].Value] = target;
+                    if (!text.StartsWith("fileFormatVersion: 2\n", StringComparison.Ordinal))
+                        problems.Add(rel + ": fileFormatVersion");
+                    bool folder = Regex.IsMatch(text, @"(?m)^folderAsset: yes\s*$");
+                    string importer = folder ? "DefaultImporter" : target.EndsWith(".md.meta", StringComparison.Ordinal) ? "TextScriptImporter" : "PluginImporter";
+                    if (!Regex.IsMatch(text, "(?m)^" + importer + ":"))
+                        problems.Add(rel + ": expected " + importer);
+                    if (folder != Directory.Exists(meta.Substring(0, meta.Length - ".meta".Length)) && meta.StartsWith(PluginMeta, StringComparison.Ordinal))
+                        problems.Add(rel + ": a folder's .meta needs its folder of templates beside it, and only a folder's");
+                }
             Is.True(problems.Count == 0, string.Join("\n", problems));
         }
 
@@ -187,7 +220,7 @@ namespace Offtrack.MonoTests
             var problems = new List<string>();
             foreach (var e in expected)
             {
-                string meta = Path.Combine(Package, "Runtime", "Plugins", e.File.Replace('/', Path.DirectorySeparatorChar)) + ".meta";
+                string meta = Path.Combine(PluginMeta, e.File.Replace('/', Path.DirectorySeparatorChar)) + ".meta";
                 if (!File.Exists(meta))
                 {
                     problems.Add(e.File + ": no .meta");

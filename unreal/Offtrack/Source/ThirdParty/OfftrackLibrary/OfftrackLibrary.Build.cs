@@ -73,8 +73,17 @@ public class OfftrackLibrary : ModuleRules
 		}
 	}
 
+	// The prebuilt library is used as it is: nothing here builds Rust. A file
+	// missing for the platform being built stops the build with a message
+	// rather than a linker error.
 	private string PluginFile(string RelativePath)
 	{
-		return Path.Combine(PluginDirectory, RelativePath);
+		string FullPath = Path.Combine(PluginDirectory, RelativePath);
+		if (!File.Exists(FullPath) && !Directory.Exists(FullPath))
+		{
+			throw new BuildException("Offtrack: " + FullPath + " is missing. This copy of the plugin has no library for "
+				+ Target.Platform + ": use a release zip that includes it, or build it with unreal/stage.sh (unreal/Offtrack/README.md).");
+		}
+		return FullPath;
 	}
 }
