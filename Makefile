@@ -2,7 +2,7 @@
 # fresh machine with the Rust toolchain, gcc and python3.
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean \
+.PHONY: all build demo inspect test test-inspect test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean \
 	build-windows test-windows build-aarch64 test-aarch64 check-android test-platforms \
 	test-packages unity-tarball unreal-zip
 
@@ -14,11 +14,20 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability test-platforms test-packages bench-smoke
+test: build inspect header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability test-inspect test-platforms test-packages bench-smoke
 	@echo "== all suites passed"
 
 test-rust:
 	$(CARGO) test --release
+
+# The QA tool (README "QA: inspecting a store"): target/release/offtrack-inspect.
+inspect:
+	$(CARGO) build --release -p offtrack-inspect
+
+# Its unit tests, then stores made through the library and read by the tool.
+test-inspect: build inspect
+	$(CARGO) test --release -p offtrack-inspect
+	bash tests/inspect/run.sh
 
 # The library without its HTTP client (feature `http` off, DESIGN.md §9):
 # its unit tests, and its stripped size next to the default build's.

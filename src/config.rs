@@ -101,7 +101,7 @@ pub struct EncryptionKey([u8; 32]);
 impl EncryptionKey {
     /// The key from its 64 hexadecimal characters (either case); `None`
     /// for anything else.
-    pub(crate) fn from_hex(text: &str) -> Option<EncryptionKey> {
+    pub fn from_hex(text: &str) -> Option<EncryptionKey> {
         let digits = text.as_bytes();
         if digits.len() != 64 {
             return None;

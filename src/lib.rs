@@ -37,19 +37,21 @@ pub use consent::Consent;
 pub use error::Error;
 pub use tracker::Tracker;
 
-/// Internal parts that this repository's benchmarks and fuzz targets reach
+/// Internal parts that this repository's benchmarks, fuzz targets and QA
+/// tool (`offtrack-inspect`) reach
 /// (feature `internals`, off in every shipped build): not an API, nothing
 /// here is promised to stay.
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::config::EncryptionKey;
     pub use crate::engine::schedule::{Reachability, backoff_delay};
     pub use crate::error::TRACKER_ERROR_CONFIG;
     pub use crate::net::Outcome;
     pub use crate::net::url::{Endpoint, build_url, normalize_hit};
-    pub use crate::queue::Store;
-    pub use crate::queue::dir::StorageDir;
+    pub use crate::queue::dir::{FORMAT_VERSION, SEALED_FORMAT_VERSION, StorageDir, consent_in};
     pub use crate::queue::intake::{Pending, parse};
     pub use crate::queue::record::Record;
     pub use crate::queue::seal::{KeyCheck, Sealer};
+    pub use crate::queue::{OpenReport, Store};
 }

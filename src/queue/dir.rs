@@ -38,7 +38,7 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The version of a store that may hold sealed records (3): a library that
 /// cannot open them refuses the store as newer instead of dropping every
 /// hit as unreadable. Set before `KEYCHECK` is first written, and kept.
-const SEALED_FORMAT_VERSION: u32 = 3;
+pub const SEALED_FORMAT_VERSION: u32 = 3;
 /// First line of `KEYCHECK`, with the version of its layout.
 const KEYCHECK_HEADER: &str = "offtrack keycheck 1";
 
@@ -220,15 +220,7 @@ impl StorageDir {
     /// pending: nothing is sent and nothing is lost until the app asks
     /// the player again, which is the safe side of either mistake.
     pub fn consent(&self) -> Option<Consent> {
-        match fs::read_to_string(self.path.join("CONSENT")) {
-            Ok(text) => Some(Consent::from_name(text.trim()).unwrap_or(Consent::Pending)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self
-                .path
-                .join("OPT_OUT")
-                .exists()
-                .then_some(Consent::Denied),
-            Err(_) => Some(Consent::Pending),
-        }
+        consent_in(&self.path)
     }
 
     /// Records the player's choice. `CONSENT` first: once it is written it
@@ -334,6 +326,18 @@ impl StorageDir {
             ))
         })?;
         Ok(target)
+    }
+}
+
+/// `StorageDir::consent` of the directory at `path`, read without opening
+/// or locking it (for a QA tool; it only reads).
+pub fn consent_in(path: &Path) -> Option<Consent> {
+    match fs::read_to_string(path.join("CONSENT")) {
+        Ok(text) => Some(Consent::from_name(text.trim()).unwrap_or(Consent::Pending)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            path.join("OPT_OUT").exists().then_some(Consent::Denied)
+        }
+        Err(_) => Some(Consent::Pending),
     }
 }
 

@@ -129,6 +129,11 @@ struct Intake {
 pub struct OpenReport {
     /// Path the damaged queue was moved to, if it could not be opened.
     pub moved_aside: Option<std::path::PathBuf>,
+    /// Why it could not be opened (fjall's error), with `moved_aside`.
+    pub damage: Option<String>,
+    /// Hits found in the intake files and not yet in the database (left
+    /// by a kill), moved into it at this open.
+    pub intake_replayed: u64,
 }
 
 /// A hit removed from the queue: its id, its size and, when asked for, the record.
@@ -187,13 +192,18 @@ impl Store {
         key: Option<&EncryptionKey>,
     ) -> Result<(Store, OpenReport)> {
         let sealing = encryption::check_key(&dir, key)?;
-        let mut report = OpenReport { moved_aside: None };
+        let mut report = OpenReport {
+            moved_aside: None,
+            damage: None,
+            intake_replayed: 0,
+        };
         let mut id_floor = dir.id_floor();
         let queue_path = dir.queue_path();
         prepare_current(&dir).map_err(|e| storage_error(&queue_path, "prepare", &e))?;
         let open = match open_db(&queue_path) {
             Ok(open) => open,
             Err(e) if is_damage(&e) => {
+                report.damage = Some(format!("{e:?}"));
                 report.moved_aside = Some(dir.move_aside(now_ms)?);
                 // Ids handed out since the floor was last written are
                 // unknown; skipping 2^32 keeps the new ones unique. Written
@@ -243,7 +253,7 @@ impl Store {
             broken: false,
             closed: false,
         };
-        replay_intake(&mut inner, &mut intake, &open)
+        report.intake_replayed = replay_intake(&mut inner, &mut intake, &open)
             .map_err(|e| storage_error(&dir.queue_path(), "replay the intake into", &e))?;
         load_state(&mut inner, &mut intake, &open, sealer.as_ref())
             .map_err(|e| storage_error(&dir.queue_path(), "read", &e))?;

@@ -73,17 +73,18 @@ pub(super) fn load_state(
 
 /// Moves the intake files' hits that are not in the database yet (after a
 /// crash, or a write that failed) into it, durably, then empties the files.
+/// Returns how many hits it moved.
 pub(super) fn replay_intake(
     inner: &mut Inner,
     intake: &mut Intake,
     open: &Open,
-) -> fjall::Result<()> {
+) -> fjall::Result<u64> {
     let Some(files) = intake.files.as_mut() else {
-        return Ok(());
+        return Ok(0);
     };
     let already_moved = read_u64(&open.meta, META_INTAKE_MOVED)?.unwrap_or(0);
     let mut moved = already_moved;
-    let mut replayed = false;
+    let mut replayed = 0;
     let mut since_rotation = 0;
     for index in files.oldest_first()? {
         let mut entries = files
@@ -98,13 +99,13 @@ pub(super) fn replay_intake(
                 size += entry.payload.len();
                 batch.insert(&open.queue, key_of(entry.id), entry.payload);
                 moved = moved.max(entry.id);
+                replayed += 1;
                 if size >= MOVE_CHUNK_BYTES {
                     break;
                 }
             }
             batch.insert(&open.meta, META_INTAKE_MOVED, moved.to_be_bytes());
             batch.commit()?;
-            replayed = true;
             since_rotation += size as u64;
             if since_rotation >= MEMTABLE_BYTES {
                 since_rotation = 0;
@@ -115,7 +116,7 @@ pub(super) fn replay_intake(
             }
         }
     }
-    if replayed {
+    if replayed > 0 {
         open.db.persist(PersistMode::SyncAll)?;
         inner.intake_moved = moved;
     }
@@ -124,5 +125,5 @@ pub(super) fn replay_intake(
     // A file that cannot be emptied keeps its entries (all moved); appends
     // then take the slow path, which replays again before they go on.
     intake.damaged = !files.empty_all();
-    Ok(())
+    Ok(replayed)
 }

@@ -1,5 +1,5 @@
 //! The store's own unit tests: FIFO across reopen, the lock, eviction and
-//! expiry, a newer format refused.
+//! expiry, a newer format refused, what an open reports.
 
 use super::*;
 
@@ -112,4 +112,46 @@ fn the_consent_choice_is_remembered_and_a_legacy_opt_out_reads_as_denied() {
     assert_eq!(dir.consent(), Some(Consent::Pending));
     drop(dir);
     let _ = std::fs::remove_dir_all(&path);
+}
+
+/// Copies a storage directory as it is on disk (but its lock), as a kill
+/// would leave it.
+fn copy_as_killed(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_as_killed(&entry.path(), &target);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_open_reports_intake_hits_it_replayed_and_why_a_queue_was_moved_aside() {
+    let (path, killed) = (temp_dir("report"), temp_dir("report-killed"));
+    let store = open(&path);
+    for i in 0..3 {
+        store.append(&format!("http://h/c?i={i}"), 1).unwrap();
+    }
+    // The hits are in the intake files only: what a kill now leaves.
+    copy_as_killed(&path, &killed);
+    drop(store);
+    let (store, report) = Store::open(StorageDir::open(&killed).unwrap(), 0, None).unwrap();
+    assert_eq!((report.intake_replayed, store.count()), (3, 3));
+    assert!(report.moved_aside.is_none() && report.damage.is_none());
+    drop(store);
+    let (store, report) = Store::open(StorageDir::open(&killed).unwrap(), 0, None).unwrap();
+    assert_eq!((report.intake_replayed, store.count()), (0, 3));
+    drop(store);
+
+    std::fs::write(killed.join("queue").join("version"), b"garbage").unwrap();
+    let (store, report) = Store::open(StorageDir::open(&killed).unwrap(), 7, None).unwrap();
+    assert_eq!(report.moved_aside, Some(killed.join("damaged-7")));
+    assert!(report.damage.is_some_and(|why| !why.is_empty()));
+    assert_eq!(store.count(), 0);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_dir_all(&killed);
 }
