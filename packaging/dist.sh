@@ -59,10 +59,12 @@ built() {
         fi
         rm -f "$log"
     fi
-    local dir=$cross_dir/$triple/release
-    [[ $triple == "$host" ]] && dir=${CARGO_TARGET_DIR:-$root/target}/release
-    if [[ ! -d $dir ]]; then
-        echo "SKIPPED: dist archive for $triple: no build in $dir (bash ${script:-make build})"
+    # The file each build makes last: its presence means a whole build.
+    local last=$cross_dir/$triple/release/libofftrack.so
+    [[ $triple == "$host" ]] && last=${CARGO_TARGET_DIR:-$root/target}/release/libofftrack.so
+    [[ $triple == *-windows-* ]] && last=$cross_dir/$triple/release/offtrack.lib
+    if [[ ! -f $last ]]; then
+        echo "SKIPPED: dist archive for $triple: no $last (${script:+bash $script build}${script:+ }or without DIST_NO_BUILD)"
         return 1
     fi
 }

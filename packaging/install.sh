@@ -73,6 +73,8 @@ case $target in
         static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
         cmake_static_libs="Threads::Threads;dl;m;rt;util;gcc_s"
         needs_threads=TRUE
+        strip_tool=strip
+        [[ $target == "$host" ]] || strip_tool=${target%%-*}-linux-gnu-strip
         ;;
     x86_64-pc-windows-gnu)
         cmake_system=Windows
@@ -82,6 +84,7 @@ case $target in
         static_libs="@WINDOWS_STATIC_LIBS@"
         cmake_static_libs="@WINDOWS_CMAKE_STATIC_LIBS@"
         needs_threads=FALSE
+        strip_tool=x86_64-w64-mingw32-strip
         ;;
     *) die "no install layout for target $target (known: *-linux-gnu, x86_64-pc-windows-gnu)" ;;
 esac
@@ -100,6 +103,16 @@ for f in "${libs[@]}"; do
         *) install -m 0644 "$from/$f" "$dest/lib/$f" ;;
     esac
 done
+
+# Cargo strips the shared library (profile.release.strip) but cannot strip
+# the archive, which keeps the debug information of std and every
+# dependency: a fifth of its size, of no use to a release build. Symbols
+# stay, so the archive links as before.
+if command -v "$strip_tool" >/dev/null 2>&1; then
+    "$strip_tool" --strip-debug "$dest/lib/libofftrack.a"
+else
+    echo "packaging/install.sh: warning: $strip_tool not found: lib/libofftrack.a keeps its debug information" >&2
+fi
 
 # fill TEMPLATE OUT: the template with its @NAME@ placeholders replaced.
 fill() {

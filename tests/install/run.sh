@@ -43,7 +43,7 @@ listing() { (cd "$1" && find . -mindepth 1 -printf '%m %P\n' | LC_ALL=C sort); }
 # files DIR: "mode path" of every file, sorted: the layout files' format.
 files() { (cd "$1" && find . -type f -printf '%m %P\n' | LC_ALL=C sort); }
 
-echo "== make install (DESTDIR staging, and a direct prefix)"
+echo "== make install (DESTDIR staging, and a direct prefix) (at $((SECONDS - started)) s)"
 make -s install DESTDIR="$work/stage" PREFIX=/opt/offtrack >/dev/null
 make -s install PREFIX="$work/direct" >/dev/null
 prefix=$work/stage/opt/offtrack
@@ -56,7 +56,7 @@ if grep -rlF -e "$work" -e "$root" "$prefix/lib/pkgconfig" "$prefix/lib/cmake"; 
     fail "an absolute path was written into the files above"
 fi
 
-echo "== collector on 127.0.0.1"
+echo "== collector on 127.0.0.1 (at $((SECONDS - started)) s)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 demo/collector.py serve --port "$port" --log "$work/hits.jsonl" --ready "$work/collector.ready" \
     >"$work/collector.out" 2>&1 &
@@ -73,7 +73,7 @@ bin=$work/bin
 mkdir -p "$bin"
 programs=()
 
-echo "== CMake: find_package(offtrack CONFIG), shared and static (-DOFFTRACK_STATIC=ON)"
+echo "== CMake: find_package(offtrack CONFIG), shared and static (-DOFFTRACK_STATIC=ON) (at $((SECONDS - started)) s)"
 for linkage in shared static; do
     static=OFF
     [[ $linkage == static ]] && static=ON
@@ -89,7 +89,7 @@ done
 # The build tree's programs carry CMake's RPATH to the installed library;
 # the copies keep it (an absolute path), so they run from $bin as well.
 
-echo "== pkg-config: offtrack (shared), offtrack-static --static"
+echo "== pkg-config: offtrack (shared), offtrack-static --static (at $((SECONDS - started)) s)"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 pkg-config --exists offtrack offtrack-static || fail "pkg-config does not find offtrack in $PKG_CONFIG_PATH"
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
@@ -105,7 +105,7 @@ gcc "${cflags[@]}" tests/install/consumer.c -o "$bin/c-pkgconfig-static" "${stat
 g++ "${cxxflags[@]}" tests/install/consumer.cpp -o "$bin/cpp-pkgconfig-static" "${static_flags[@]}"
 programs+=(c-pkgconfig-shared cpp-pkgconfig-shared c-pkgconfig-static cpp-pkgconfig-static)
 
-echo "== each program links the installed library as it should"
+echo "== each program links the installed library as it should (at $((SECONDS - started)) s)"
 installed_so=$(realpath "$prefix/lib/libofftrack.so")
 for p in "${programs[@]}"; do
     needed=$(readelf -d "$bin/$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
@@ -125,7 +125,7 @@ for p in "${programs[@]}"; do
     esac
 done
 
-echo "== run them against the collector"
+echo "== run them against the collector (at $((SECONDS - started)) s)"
 run_id=$$-$RANDOM
 for p in "${programs[@]}"; do
     env -u LD_LIBRARY_PATH "$bin/$p" "$endpoint" "$p-$run_id" || fail "$p exited with status $?"
