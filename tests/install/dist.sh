@@ -3,7 +3,8 @@
 # each platform archive must hold exactly its expected files
 # (tests/install/layout/<triple>.txt under the top folder, plus the licences,
 # README.md, VERSION and THIRD-PARTY-NOTICES.txt) with fixed modes, owner 0
-# and one mtime; SHA256SUMS must match. A platform whose toolchain is missing
+# and one mtime; SHA256SUMS must match; another platform's archive must link
+# a C program with its cross gcc (tests/install/cross-link.sh). A platform whose toolchain is missing
 # is SKIPPED by dist.sh and then not expected here; the host's always is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -91,6 +92,10 @@ EOF
     diff -u "$work/expected.txt" <(LC_ALL=C sort "$work/listed.txt") || fail "$archive: files differ from the expected layout"
     echo "$archive: $(wc -l <"$work/listed.txt") files as expected, $(stat -c %s "$archive") bytes"
     checked=$((checked + 1))
+    # Another platform's pkg-config and CMake files, used by its cross gcc.
+    if [[ $triple != "$host" ]]; then
+        bash tests/install/cross-link.sh "$triple" "$archive" || fail "$archive: cross link check"
+    fi
 done
 
 echo "tests/install/dist: $checked passed, 0 failed ($((SECONDS - started)) s)"
