@@ -50,7 +50,11 @@ if [[ -z $from ]]; then
         build_hint="make build"
     else
         from=${CROSS_TARGET_DIR:-$root/target/cross}/$target/release
-        build_hint="bash tests/platforms/<windows|aarch64>.sh build"
+        case $target in
+            *-windows-*) build_hint="make build-windows" ;;
+            aarch64-*) build_hint="make build-aarch64" ;;
+            *) build_hint="a cross build of $target into $from" ;;
+        esac
     fi
 else
     build_hint="build $target into $from"
@@ -62,8 +66,10 @@ description=$(sed -n '/^\[package\]/,/^\[/s/^description *= *"\(.*\)"/\1/p' "$ro
 
 # What each platform installs. static_libs: what libofftrack.a needs from
 # the system, as `cargo rustc --release --lib --crate-type staticlib --
-# --print native-static-libs` printed it for that target (re-measure after a
-# dependency change; tests/install/run.sh links with them on Linux).
+# --print native-static-libs` printed it (Rust 1.95/1.96; for Windows with
+# tests/platforms/cross.sh's cross_cargo). Re-measure after a dependency
+# change: tests/install links static programs with them (run.sh on the
+# host, cross-link.sh for aarch64 and Windows), so a missing one fails there.
 case $target in
     *-linux-gnu)
         cmake_system=Linux
@@ -81,8 +87,8 @@ case $target in
         shared=offtrack.dll shared_dir=bin
         implib_msvc=lib/offtrack.lib implib_gnu=lib/libofftrack.dll.a
         libs=(offtrack.dll offtrack.lib libofftrack.dll.a libofftrack.a)
-        static_libs="@WINDOWS_STATIC_LIBS@"
-        cmake_static_libs="@WINDOWS_CMAKE_STATIC_LIBS@"
+        static_libs="-lbcrypt -ladvapi32 -lkernel32 -lntdll -luserenv -lws2_32 -ldbghelp"
+        cmake_static_libs="bcrypt;advapi32;kernel32;ntdll;userenv;ws2_32;dbghelp"
         needs_threads=FALSE
         strip_tool=x86_64-w64-mingw32-strip
         ;;
