@@ -122,7 +122,9 @@ def write_tar_gz(src_dir, out_path, root=None, mtime=None):
 
 def write_zip(src_dir, out_path, root=None, mtime=None):
     mtime = source_date_epoch() if mtime is None else int(mtime)
-    date_time = time.gmtime(max(mtime, _ZIP_MIN_EPOCH))[:6]
+    # DOS times count seconds in twos: round down here, so the entries
+    # read back with exactly the date_time written.
+    date_time = time.gmtime(max(mtime, _ZIP_MIN_EPOCH) // 2 * 2)[:6]
     root = _root_name(src_dir, root)
     tmp = out_path + ".tmp"
     with zipfile.ZipFile(tmp, "w") as zf:

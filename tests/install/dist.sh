@@ -55,7 +55,7 @@ path, epoch, top = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 bad, files = [], []
 if path.endswith(".zip"):
     with zipfile.ZipFile(path) as z:
-        stamp = time.gmtime(max(epoch, 315532800))[:6]
+        stamp = time.gmtime(max(epoch, 315532800) // 2 * 2)[:6]  # DOS time: 2 s steps
         for i in z.infolist():
             mode = (i.external_attr >> 16) & 0o7777
             if i.date_time != stamp:
