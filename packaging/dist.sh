@@ -6,7 +6,7 @@
 #   offtrack-<version>-aarch64-unknown-linux-gnu.tar.gz
 #   offtrack-<version>-x86_64-pc-windows-gnu.zip   (zip: Explorer opens it without extra tools)
 # then dist/SHA256SUMS. The same sources and builds give the same bytes
-# (packaging/archive.py; mtime = SOURCE_DATE_EPOCH, by default the last
+# (packaging/archive.py; mtime = SOURCE_DATE_EPOCH if set, else the last
 # commit's time).
 #
 #   bash packaging/dist.sh            # builds each platform first (incremental)
@@ -22,15 +22,15 @@ die() { echo "packaging/dist.sh: $*" >&2; exit 1; }
 
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 [[ -n $version ]] || die "no version in Cargo.toml's [package]"
-if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
-    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || true)
-    # Outside git: archive.py's fixed default (2026-01-01).
-    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(python3 -c 'import sys; sys.path.insert(0, "packaging"); import archive; print(archive.DEFAULT_EPOCH)')}
-fi
-export SOURCE_DATE_EPOCH
-# Archives' bytes must not depend on the caller's umask or locale.
+# The archives' one mtime. Given to archive.py alone, not exported: the cc
+# crate's build scripts watch SOURCE_DATE_EPOCH, and a changed value would
+# make cargo rebuild ring and the library here and again in every later
+# build without it.
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || true)}
+# Outside git: archive.py's fixed default (2026-01-01).
+epoch=${epoch:-$(python3 -c 'import sys; sys.path.insert(0, "packaging"); import archive; print(archive.DEFAULT_EPOCH)')}
+# The files staged here must not take the caller's umask.
 umask 022
-export LC_ALL=C
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 cross_dir=${CROSS_TARGET_DIR:-$root/target/cross}
@@ -94,7 +94,7 @@ for triple in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-pc-windo
         *-windows-*) archive=dist/$name.zip ;;
         *) archive=dist/$name.tar.gz ;;
     esac
-    python3 packaging/archive.py "$stage" "$archive" --root "$name"
+    python3 packaging/archive.py "$stage" "$archive" --root "$name" --mtime "$epoch"
     made+=("${archive#dist/}")
     echo "dist: $archive ($(stat -c %s "$archive") bytes)"
 done
@@ -103,9 +103,10 @@ done
 for script in packaging/unity-tarball.sh packaging/unreal-zip.sh; do
     if [[ -f $script ]]; then
         echo "== dist: $script"
-        bash "$script" "$root/dist"
+        # SOURCE_DATE_EPOCH: archive.py's default mtime, the same as above.
+        SOURCE_DATE_EPOCH=$epoch bash "$script" "$root/dist"
     fi
 done
 
-(cd dist && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs -r sha256sum >SHA256SUMS)
+(cd dist && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs -r sha256sum >SHA256SUMS)
 echo "dist: ${#made[@]} platform archive(s) and SHA256SUMS in dist/"
