@@ -30,7 +30,7 @@ esac
 missing=()
 for tool in "$cc" cmake pkg-config; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if ((${#missing[@]})); then
-    echo "SKIPPED: cross link check for $triple: missing ${missing[*]}"
+    echo "SKIPPED: cross link check for $triple: missing ${missing[*]} (apt-get install -y cmake pkg-config; the cross gcc: see tests/platforms)"
     exit 0
 fi
 
