@@ -4,7 +4,7 @@ CARGO ?= cargo
 
 .PHONY: all build demo inspect test test-inspect test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability bench bench-smoke fuzz stage-unreal build-unity-plugins header-check clean \
 	build-windows test-windows build-aarch64 test-aarch64 check-android test-platforms \
-	test-packages unity-tarball unreal-zip
+	install test-install dist test-dist test-packages unity-tarball unreal-zip
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 demo: build
 	bash demo/run.sh
 
-test: build inspect header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-reliability test-inspect test-platforms test-packages bench-smoke
+test: build inspect header-check test-rust test-nohttp test-c test-python test-unity test-cpp test-install test-reliability test-inspect test-platforms test-dist test-packages bench-smoke
 	@echo "== all suites passed"
 
 test-rust:
@@ -69,6 +69,31 @@ check-android:
 	bash tests/platforms/android.sh
 
 test-platforms: test-windows test-aarch64 check-android
+
+# Headers, libraries, pkg-config and CMake files under $(DESTDIR)$(PREFIX)
+# (packaging/install.sh). TARGET=<triple> installs a cross build instead
+# (x86_64-pc-windows-gnu, aarch64-unknown-linux-gnu: make build-windows or
+# build-aarch64 first).
+PREFIX ?= /usr/local
+DESTDIR ?=
+TARGET ?=
+install: $(if $(TARGET),,build)
+	bash packaging/install.sh --prefix "$(PREFIX)" --destdir "$(DESTDIR)" $(if $(TARGET),--target "$(TARGET)")
+
+# C and C++ programs built against an installed tree with CMake and
+# pkg-config, shared and static, sending to a local collector.
+test-install: build
+	bash tests/install/run.sh
+
+# One archive per platform in dist/ (packaging/dist.sh; builds the cross
+# targets it can, SKIPPED for a missing toolchain).
+dist: build
+	bash packaging/dist.sh
+
+# dist twice, byte for byte the same, each archive's exact file list.
+# After test-platforms in `test`, so the cross builds are already there.
+test-dist: build
+	bash tests/install/dist.sh
 
 # Ready-to-install packages (packaging/): the Unity tarball and the Unreal
 # zip, each built twice and compared byte for byte, and their file lists.

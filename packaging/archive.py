@@ -1,99 +1,182 @@
 #!/usr/bin/env python3
-"""Reproducible archives: the same directory gives the same bytes.
+"""Deterministic archives: the same directory gives the same bytes.
 
-    python3 packaging/archive.py tar.gz|zip SRC_DIR OUT_PATH PREFIX [MTIME]
+Library use (packaging scripts import it from packaging/):
 
-Entries are the regular files under SRC_DIR (no directory entries, no
-symlinks: a symlink is an error), sorted by path, stored as PREFIX/<path>
-with a fixed time (MTIME, Unix seconds: default SOURCE_DATE_EPOCH, else the
-last commit's time), owner 0:0 with no names, mode 0644 (0755 for a file
-with an execute bit). tar.gz: POSIX tar, gzip without name or time. zip:
-deflate, Unix attributes, no extra fields.
+    import archive
+    archive.write_archive(src_dir, out_path, root=None, mtime=None)
+    archive.write_tar_gz(src_dir, out_path, root=None, mtime=None)
+    archive.write_zip(src_dir, out_path, root=None, mtime=None)
+    archive.source_date_epoch()   # SOURCE_DATE_EPOCH, else DEFAULT_EPOCH
+
+Command line:
+
+    python3 packaging/archive.py SRC_DIR OUT_PATH [--root NAME] [--mtime EPOCH]
+
+The format follows OUT_PATH's extension (.tar.gz, .tgz or .zip). Every entry
+sits under one top folder, `root` (default: SRC_DIR's own name), so an
+archive unpacks into a single directory. What is normalised, so that only
+the files' names and contents matter:
+  - entries sorted by path (directories before their contents);
+  - one mtime for all (SOURCE_DATE_EPOCH, else DEFAULT_EPOCH);
+  - owner and group 0 with empty names (tar), Unix attributes (zip);
+  - modes 0755 for directories and for files with any execute bit, 0644 for
+    the rest;
+  - gzip without a file name and with mtime 0 (what `gzip -n` writes).
+Symbolic links and special files are refused: the layouts packed here have
+none, and following them silently would pack something else than intended.
 """
+
+import argparse
 import gzip
 import io
 import os
+import stat
 import subprocess
 import sys
 import tarfile
 import time
 import zipfile
-from pathlib import Path
+
+# 2026-01-01T00:00:00Z: the mtime when neither SOURCE_DATE_EPOCH nor a git
+# commit gives one.
+DEFAULT_EPOCH = 1767225600
+# zip stores DOS dates, which start in 1980.
+_ZIP_MIN_EPOCH = 315532800
 
 
-def _files(src_dir):
-    root = Path(src_dir)
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+class ArchiveError(Exception):
+    pass
+
+
+def source_date_epoch():
+    """SOURCE_DATE_EPOCH, else the time of the repository's last commit,
+    else DEFAULT_EPOCH (a source tree outside git)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not value:
+        out = subprocess.run(["git", "log", "-1", "--format=%ct"], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)))
+        value = out.stdout.strip() if out.returncode == 0 else ""
+        if not value:
+            return DEFAULT_EPOCH
+    try:
+        return int(value)
+    except ValueError:
+        raise ArchiveError(f"SOURCE_DATE_EPOCH is not an integer: {value!r}") from None
+
+
+def _entries(src_dir):
+    """(relative path with '/', absolute path, is_dir, mode) for every entry, sorted."""
+    if not os.path.isdir(src_dir):
+        raise ArchiveError(f"not a directory: {src_dir}")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(src_dir):
         dirnames.sort()
-        for name in filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink() or not path.is_file():
-                raise ValueError(f"not a regular file: {path}")
-            out.append((path.relative_to(root).as_posix(), path))
-    for dirpath, dirnames, _ in os.walk(root):
-        for name in dirnames:
-            if (Path(dirpath) / name).is_symlink():
-                raise ValueError(f"symlinked folder: {Path(dirpath) / name}")
-    return sorted(out)
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, src_dir).replace(os.sep, "/")
+            st = os.lstat(full)
+            if stat.S_ISDIR(st.st_mode):
+                found.append((rel, full, True, 0o755))
+            elif stat.S_ISREG(st.st_mode):
+                executable = st.st_mode & 0o111
+                found.append((rel, full, False, 0o755 if executable else 0o644))
+            else:
+                raise ArchiveError(f"not a regular file or directory (symlink?): {full}")
+    # Sorting the full paths puts "a" before "a/b" and keeps the order
+    # independent of the file system's listing order.
+    found.sort(key=lambda e: e[0])
+    return found
 
 
-def _mode(path):
-    return 0o755 if os.stat(path).st_mode & 0o111 else 0o644
+def _root_name(src_dir, root):
+    name = root if root is not None else os.path.basename(os.path.normpath(src_dir))
+    if not name or "/" in name or name in (".", ".."):
+        raise ArchiveError(f"bad top folder name: {name!r}")
+    return name
 
 
-def write_tar_gz(src_dir, out_path, arcname_prefix, mtime):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, path in _files(src_dir):
-            info = tarfile.TarInfo(f"{arcname_prefix}/{rel}" if arcname_prefix else rel)
-            info.size = path.stat().st_size
-            info.mtime = int(mtime)
-            info.mode = _mode(path)
+def write_tar_gz(src_dir, out_path, root=None, mtime=None):
+    mtime = source_date_epoch() if mtime is None else int(mtime)
+    root = _root_name(src_dir, root)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+
+        def add(name, full, is_dir, mode):
+            info = tarfile.TarInfo(name)
+            info.mtime = mtime
+            info.mode = mode
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            with path.open("rb") as handle:
-                tar.addfile(info, handle)
-    with open(out_path, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
-            gz.write(buf.getvalue())
+            if is_dir:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = os.path.getsize(full)
+                with open(full, "rb") as f:
+                    tar.addfile(info, f)
+
+        add(root, None, True, 0o755)
+        for rel, full, is_dir, mode in _entries(src_dir):
+            add(f"{root}/{rel}", full, is_dir, mode)
+    tmp = out_path + ".tmp"
+    with open(tmp, "wb") as out:
+        # filename="" and mtime=0: no name and no time in the gzip header.
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0) as gz:
+            gz.write(raw.getvalue())
+    os.replace(tmp, out_path)
 
 
-def write_zip(src_dir, out_path, arcname_prefix, mtime):
-    # Zip times are local-time fields without a zone: the UTC date is written.
-    date_time = time.gmtime(max(int(mtime), 315532800))[:6]  # not before 1980
-    with zipfile.ZipFile(out_path, "w") as zf:
-        for rel, path in _files(src_dir):
-            info = zipfile.ZipInfo(f"{arcname_prefix}/{rel}" if arcname_prefix else rel, date_time)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # Unix, so external_attr carries the mode
-            info.external_attr = (0o100000 | _mode(path)) << 16
-            zf.writestr(info, path.read_bytes(), compresslevel=9)
+def write_zip(src_dir, out_path, root=None, mtime=None):
+    mtime = source_date_epoch() if mtime is None else int(mtime)
+    # DOS times count seconds in twos: round down here, so the entries
+    # read back with exactly the date_time written.
+    date_time = time.gmtime(max(mtime, _ZIP_MIN_EPOCH) // 2 * 2)[:6]
+    root = _root_name(src_dir, root)
+    tmp = out_path + ".tmp"
+    with zipfile.ZipFile(tmp, "w") as zf:
+
+        def add(name, full, is_dir, mode):
+            info = zipfile.ZipInfo(name + ("/" if is_dir else ""), date_time=date_time)
+            info.create_system = 3  # Unix, so that external_attr's mode is read
+            if is_dir:
+                info.external_attr = ((stat.S_IFDIR | mode) << 16) | 0x10  # MS-DOS directory bit
+                zf.writestr(info, b"")
+            else:
+                info.external_attr = (stat.S_IFREG | mode) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with open(full, "rb") as f:
+                    zf.writestr(info, f.read(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+        add(root, None, True, 0o755)
+        for rel, full, is_dir, mode in _entries(src_dir):
+            add(f"{root}/{rel}", full, is_dir, mode)
+    os.replace(tmp, out_path)
 
 
-def default_mtime():
-    if os.environ.get("SOURCE_DATE_EPOCH"):
-        return int(os.environ["SOURCE_DATE_EPOCH"])
-    out = subprocess.run(["git", "log", "-1", "--format=%ct"], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1])
-    if out.returncode != 0 or not out.stdout.strip():
-        raise ValueError("no SOURCE_DATE_EPOCH and no git commit to take the time from")
-    return int(out.stdout.strip())
+def write_archive(src_dir, out_path, root=None, mtime=None):
+    if out_path.endswith((".tar.gz", ".tgz")):
+        write_tar_gz(src_dir, out_path, root=root, mtime=mtime)
+    elif out_path.endswith(".zip"):
+        write_zip(src_dir, out_path, root=root, mtime=mtime)
+    else:
+        raise ArchiveError(f"unknown archive format (use .tar.gz, .tgz or .zip): {out_path}")
 
 
-def main(argv):
-    if len(argv) not in (5, 6) or argv[1] not in ("tar.gz", "zip"):
-        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
-        return 2
-    kind, src, out, prefix = argv[1:5]
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src_dir")
+    parser.add_argument("out_path")
+    parser.add_argument("--root", help="top folder name (default: SRC_DIR's name)")
+    parser.add_argument("--mtime", type=int, help="entries' mtime (default: SOURCE_DATE_EPOCH)")
+    args = parser.parse_args(argv)
     try:
-        mtime = int(argv[5]) if len(argv) == 6 else default_mtime()
-        (write_tar_gz if kind == "tar.gz" else write_zip)(src, out, prefix, mtime)
-    except (OSError, ValueError) as e:
+        write_archive(args.src_dir, args.out_path, root=args.root, mtime=args.mtime)
+    except (ArchiveError, OSError) as e:
         print(f"archive.py: {e}", file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())
