@@ -89,6 +89,14 @@ def _entries(src_dir):
     return found
 
 
+def _listed(src_dir, root, directories):
+    """(name in the archive, absolute path, is_dir, mode): the top folder and
+    everything under it, or the files alone."""
+    listed = [(root, None, True, 0o755)]
+    listed += [(f"{root}/{rel}", full, is_dir, mode) for rel, full, is_dir, mode in _entries(src_dir)]
+    return [e for e in listed if directories or not e[2]]
+
+
 def _root_name(src_dir, root):
     name = root if root is not None else os.path.basename(os.path.normpath(src_dir))
     if not name or "/" in name or name in (".", ".."):
@@ -96,7 +104,7 @@ def _root_name(src_dir, root):
     return name
 
 
-def write_tar_gz(src_dir, out_path, root=None, mtime=None):
+def write_tar_gz(src_dir, out_path, root=None, mtime=None, directories=True):
     mtime = source_date_epoch() if mtime is None else int(mtime)
     root = _root_name(src_dir, root)
     raw = io.BytesIO()
@@ -116,9 +124,8 @@ def write_tar_gz(src_dir, out_path, root=None, mtime=None):
                 with open(full, "rb") as f:
                     tar.addfile(info, f)
 
-        add(root, None, True, 0o755)
-        for rel, full, is_dir, mode in _entries(src_dir):
-            add(f"{root}/{rel}", full, is_dir, mode)
+        for name, full, is_dir, mode in _listed(src_dir, root, directories):
+            add(name, full, is_dir, mode)
     tmp = out_path + ".tmp"
     with open(tmp, "wb") as out:
         # filename="" and mtime=0: no name and no time in the gzip header.
@@ -127,7 +134,7 @@ def write_tar_gz(src_dir, out_path, root=None, mtime=None):
     os.replace(tmp, out_path)
 
 
-def write_zip(src_dir, out_path, root=None, mtime=None):
+def write_zip(src_dir, out_path, root=None, mtime=None, directories=True):
     mtime = source_date_epoch() if mtime is None else int(mtime)
     # DOS times count seconds in twos: round down here, so the entries
     # read back with exactly the date_time written.
@@ -148,17 +155,16 @@ def write_zip(src_dir, out_path, root=None, mtime=None):
                 with open(full, "rb") as f:
                     zf.writestr(info, f.read(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
 
-        add(root, None, True, 0o755)
-        for rel, full, is_dir, mode in _entries(src_dir):
-            add(f"{root}/{rel}", full, is_dir, mode)
+        for name, full, is_dir, mode in _listed(src_dir, root, directories):
+            add(name, full, is_dir, mode)
     os.replace(tmp, out_path)
 
 
-def write_archive(src_dir, out_path, root=None, mtime=None):
+def write_archive(src_dir, out_path, root=None, mtime=None, directories=True):
     if out_path.endswith((".tar.gz", ".tgz")):
-        write_tar_gz(src_dir, out_path, root=root, mtime=mtime)
+        write_tar_gz(src_dir, out_path, root=root, mtime=mtime, directories=directories)
     elif out_path.endswith(".zip"):
-        write_zip(src_dir, out_path, root=root, mtime=mtime)
+        write_zip(src_dir, out_path, root=root, mtime=mtime, directories=directories)
     else:
         raise ArchiveError(f"unknown archive format (use .tar.gz, .tgz or .zip): {out_path}")
 
@@ -169,9 +175,12 @@ def main(argv=None):
     parser.add_argument("out_path")
     parser.add_argument("--root", help="top folder name (default: SRC_DIR's name)")
     parser.add_argument("--mtime", type=int, help="entries' mtime (default: SOURCE_DATE_EPOCH)")
+    parser.add_argument("--files-only", action="store_true",
+                        help="no directory entries (as npm tarballs and the engines' packages)")
     args = parser.parse_args(argv)
     try:
-        write_archive(args.src_dir, args.out_path, root=args.root, mtime=args.mtime)
+        write_archive(args.src_dir, args.out_path, root=args.root, mtime=args.mtime,
+                      directories=not args.files_only)
     except (ArchiveError, OSError) as e:
         print(f"archive.py: {e}", file=sys.stderr)
         return 1

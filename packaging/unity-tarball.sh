@@ -72,5 +72,5 @@ python3 packaging/notices.py "${triples[@]}" >"$pkg/Third Party Notices.md"
 cp packaging/unity/package/LICENSE.md.meta "packaging/unity/package/Third Party Notices.md.meta" "$pkg/"
 
 out=$outdir/$name-$version.tgz
-python3 packaging/archive.py "$stage/package" "$out" --root package
+python3 packaging/archive.py "$stage/package" "$out" --root package --files-only
 echo "unity-tarball: $out ($(wc -c <"$out") bytes)"

@@ -62,5 +62,5 @@ python3 packaging/notices.py "${targets[@]}" >"$plugin/THIRD-PARTY-NOTICES.txt"
 
 out=$outdir/Offtrack-$version-UE.zip
 rm -f "$out"
-python3 packaging/archive.py "$plugin" "$out" --root Offtrack
+python3 packaging/archive.py "$plugin" "$out" --root Offtrack --files-only
 echo "unreal-zip: $out ($(wc -c <"$out") bytes)"
