@@ -308,7 +308,8 @@ check(len(config_props) == len(re.findall(r"UPROPERTY\(", settings_h)), "every s
 # overridden, so the library's defaults are the only ones.
 LIBRARY_SETTINGS = ["TimestampParam", "TimestampOfflineOnly", "IdParam", "RequestTimeoutSeconds", "MaxAttempts",
                     "MaxHitBytes", "MaxQueueHits", "MaxQueueBytes", "MaxMemoryHits", "MaxAgeSeconds",
-                    "ShutdownTimeoutMs", "RetryBaseMs", "RetryMaxMs", "SendIntervalMs"]
+                    "ShutdownTimeoutMs", "RetryBaseMs", "RetryMaxMs", "SendIntervalMs",
+                    "BatchEndpoint", "BatchFormat", "BatchMaxHits", "BatchMaxBytes"]
 PROPERTY = re.compile(r"UPROPERTY\(([^;]*?)\)\s*([\w<>, ]+?)\s+(\w+)\s*(?:=\s*([^;]+))?;", re.S)
 properties = {m.group(3): (m.group(1), m.group(2).strip(), (m.group(4) or "").strip()) for m in PROPERTY.finditer(settings_h)}
 toggles = {name for name, (spec, _, _) in properties.items() if "InlineEditConditionToggle" in spec}

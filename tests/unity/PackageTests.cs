@@ -461,7 +461,8 @@ namespace Offtrack.MonoTests
         static readonly string[] LibrarySettings =
         {
             "maxQueueHits", "maxQueueBytes", "maxAgeSeconds", "maxAttempts", "requestTimeoutSeconds",
-            "sendIntervalMs", "timestampParam", "idParam",
+            "sendIntervalMs", "timestampParam", "idParam", "batchEndpoint", "batchFormat", "batchMaxHits",
+            "batchMaxBytes",
         };
 
         // Runs the component's config building on a component made with the
@@ -517,6 +518,22 @@ namespace Offtrack.MonoTests
                     Is.True(r.Param("ts") == null, "timestamp turned off: " + r.Target);
                     Is.True(r.Param("hid") != null, "id parameter: " + r.Target);
                 }
+
+                // Batches: each of the four keys reaches the config once ticked.
+                type.GetField("overrideBatchEndpoint").SetValue(component, true);
+                type.GetField("batchEndpoint").SetValue(component, collector.Endpoint + "/batch");
+                type.GetField("overrideBatchFormat").SetValue(component, true);
+                type.GetField("batchFormat").SetValue(component, BatchFormat.Json);
+                type.GetField("overrideBatchMaxHits").SetValue(component, true);
+                type.GetField("batchMaxHits").SetValue(component, 50);
+                type.GetField("overrideBatchMaxBytes").SetValue(component, true);
+                type.GetField("batchMaxBytes").SetValue(component, 65536L);
+                dir = Env.NewDir("component");
+                config = (TrackerConfig)build.Invoke(component, new object[] { dir });
+                Is.Contains(",\"batch_endpoint\":\"" + collector.Endpoint + "/batch\",\"batch_format\":\"json\",\"batch_max_hits\":50,\"batch_max_bytes\":65536",
+                    config.ToJson(), "the ticked batch settings are added");
+                using (var tracker = new Tracker(config))
+                    Is.Contains("\"storage\":\"required\"", tracker.GetStatsJson(), "the library takes them");
             }
         }
 

@@ -94,6 +94,27 @@ namespace Offtrack.Unity
         [Tooltip("If set, each request carries the hit's id under this name, so the collector can drop duplicates.")]
         public string idParam = "";
 
+        [Header("Batches (unticked: the library's default)")]
+        [Tooltip("Send Batch Endpoint instead of the library's default (off).")]
+        public bool overrideBatchEndpoint;
+        [Tooltip("URL on the endpoint's origin that takes a POST of many hits: a stored queue then goes out in a few requests. Empty: one GET per hit.")]
+        public string batchEndpoint = "";
+
+        [Tooltip("Send Batch Format instead of the library's default.")]
+        public bool overrideBatchFormat;
+        [Tooltip("The body of a batch: one query string per line, or Matomo's JSON bulk format.")]
+        public BatchFormat batchFormat;
+
+        [Tooltip("Send Batch Max Hits instead of the library's default.")]
+        public bool overrideBatchMaxHits;
+        [Tooltip("Most hits in one batch (1-10000).")]
+        public int batchMaxHits;
+
+        [Tooltip("Send Batch Max Bytes instead of the library's default.")]
+        public bool overrideBatchMaxBytes;
+        [Tooltip("Most body bytes in one batch; a larger hit goes alone as a GET.")]
+        public long batchMaxBytes;
+
         [Header("Transport")]
         [Tooltip("Send requests through UnityWebRequest (the engine's HTTP stack: its proxy settings and the platform's certificate store) instead of the library's own client. Requests are started and answered on the main thread, so none goes out while the app is paused in the background.")]
         public bool useUnityWebRequest;
@@ -338,6 +359,14 @@ namespace Offtrack.Unity
                 config.RequestTimeoutSeconds = requestTimeoutSeconds;
             if (overrideSendIntervalMs)
                 config.SendIntervalMs = sendIntervalMs;
+            if (overrideBatchEndpoint)
+                config.BatchEndpoint = batchEndpoint ?? string.Empty;
+            if (overrideBatchFormat)
+                config.BatchFormat = batchFormat;
+            if (overrideBatchMaxHits)
+                config.BatchMaxHits = batchMaxHits;
+            if (overrideBatchMaxBytes)
+                config.BatchMaxBytes = batchMaxBytes;
             return config;
         }
 

@@ -115,6 +115,22 @@ offtrack::Config MakeConfig(const UOfftrackSettings& Settings, const FString& St
 	{
 		Config.send_interval_ms(ToCount(Settings.SendIntervalMs));
 	}
+	if (Settings.bOverride_BatchEndpoint)
+	{
+		Config.batch_endpoint(ToUtf8(Settings.BatchEndpoint));
+	}
+	if (Settings.bOverride_BatchFormat)
+	{
+		Config.batch_format(Settings.BatchFormat == EOfftrackBatchFormat::Json ? offtrack::BatchFormat::Json : offtrack::BatchFormat::Lines);
+	}
+	if (Settings.bOverride_BatchMaxHits)
+	{
+		Config.batch_max_hits(ToCount(Settings.BatchMaxHits));
+	}
+	if (Settings.bOverride_BatchMaxBytes)
+	{
+		Config.batch_max_bytes(ToCount(Settings.BatchMaxBytes));
+	}
 	return Config;
 }
 } // namespace

@@ -109,6 +109,34 @@ public:
 	UPROPERTY(Config, EditAnywhere, Category = "Request", meta = (EditCondition = "bOverride_RequestTimeoutSeconds", ClampMin = "1", ClampMax = "3600"))
 	int32 RequestTimeoutSeconds = 0;
 
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (InlineEditConditionToggle))
+	bool bOverride_BatchEndpoint = false;
+
+	/** URL on the endpoint's origin that takes a POST of many hits: a stored queue then goes out in a few requests. Empty: one GET per hit. */
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (EditCondition = "bOverride_BatchEndpoint"))
+	FString BatchEndpoint;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (InlineEditConditionToggle))
+	bool bOverride_BatchFormat = false;
+
+	/** The body of a batch: one query string per line, or Matomo's JSON bulk format. */
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (EditCondition = "bOverride_BatchFormat"))
+	EOfftrackBatchFormat BatchFormat;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (InlineEditConditionToggle))
+	bool bOverride_BatchMaxHits = false;
+
+	/** Most hits in one batch. */
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (EditCondition = "bOverride_BatchMaxHits", ClampMin = "1", ClampMax = "10000"))
+	int32 BatchMaxHits = 0;
+
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (InlineEditConditionToggle))
+	bool bOverride_BatchMaxBytes = false;
+
+	/** Most body bytes in one batch; a larger hit goes alone as a GET. */
+	UPROPERTY(Config, EditAnywhere, Category = "Batches", meta = (EditCondition = "bOverride_BatchMaxBytes", ClampMin = "1024", ClampMax = "16777216"))
+	int64 BatchMaxBytes = 0;
+
 	UPROPERTY(Config, EditAnywhere, Category = "Limits", meta = (InlineEditConditionToggle))
 	bool bOverride_MaxAttempts = false;
 

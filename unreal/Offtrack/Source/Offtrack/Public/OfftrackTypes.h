@@ -16,6 +16,16 @@ enum class EOfftrackStorageMode : uint8
 	Always = 2 UMETA(DisplayName = "Always"),
 };
 
+/** The body of a batched POST (the library's batch_format). */
+UENUM(BlueprintType)
+enum class EOfftrackBatchFormat : uint8
+{
+	/** text/plain, one hit's query string per line. */
+	Lines = 0 UMETA(DisplayName = "Lines"),
+	/** application/json {"requests":["?<query>", ...]} (Matomo's bulk format). */
+	Json = 1 UMETA(DisplayName = "JSON"),
+};
+
 /** The player's consent (values match TRACKER_CONSENT_*). */
 UENUM(BlueprintType)
 enum class EOfftrackConsent : uint8
